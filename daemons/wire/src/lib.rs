@@ -1,0 +1,16 @@
+//! The libvirt RPC wire protocol, as spoken by `virsh`, `virt-admin` and
+//! every modvirt daemon. No I/O lives here: only the XDR codec
+//! ([`xdr`]), framing ([`message`]), the error payload ([`error`]), program
+//! and procedure tables ([`program`]) and the argument / return types of the
+//! procedures modvirt implements ([`remote`], [`admin`], [`typed_param`]).
+
+pub mod error;
+pub mod message;
+pub mod program;
+pub mod remote_procedures;
+pub mod xdr;
+
+pub use error::{ErrorCode, ErrorDomain, RpcError};
+pub use message::{FrameError, Header, MessageType, Status};
+pub use program::{Driver, Priority, ProcKind, Procedure, Program};
+pub use xdr::{Decoder, Encoder, XdrDecode, XdrEncode, XdrError};
