@@ -4,10 +4,13 @@
 //! and procedure tables ([`program`]) and the argument / return types of the
 //! procedures modvirt implements ([`remote`], [`admin`], [`typed_param`]).
 
+pub mod admin;
 pub mod error;
 pub mod message;
 pub mod program;
+pub mod remote;
 pub mod remote_procedures;
+pub mod typed_param;
 pub mod xdr;
 
 pub use error::{ErrorCode, ErrorDomain, RpcError};
