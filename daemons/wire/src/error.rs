@@ -48,7 +48,13 @@ impl ErrorDomain {
     pub const CONF: Self = Self(9);
     pub const QEMU: Self = Self(10);
     pub const REMOTE: Self = Self(13);
+    pub const STORAGE: Self = Self(18);
+    pub const NETWORK: Self = Self(19);
     pub const DOMAIN: Self = Self(20);
+    pub const NODEDEV: Self = Self(22);
+    pub const INTERFACE: Self = Self(26);
+    pub const SECRET: Self = Self(30);
+    pub const NWFILTER: Self = Self(33);
     pub const URI: Self = Self(45);
     pub const SYSTEMD: Self = Self(56);
     pub const THREAD: Self = Self(61);
@@ -136,7 +142,13 @@ impl RpcError {
 
 impl std::fmt::Display for RpcError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (code {}, domain {})", self.text(), self.code.0, self.domain.0)
+        write!(
+            f,
+            "{} (code {}, domain {})",
+            self.text(),
+            self.code.0,
+            self.domain.0
+        )
     }
 }
 

@@ -209,7 +209,10 @@ mod tests {
         assert_eq!(check_length(27), Err(FrameError::TooSmall(27)));
         assert_eq!(check_length(28), Ok(24));
         assert_eq!(check_length(MESSAGE_MAX), Ok(MESSAGE_MAX as usize - 4));
-        assert_eq!(check_length(MESSAGE_MAX + 1), Err(FrameError::TooLarge(MESSAGE_MAX + 1)));
+        assert_eq!(
+            check_length(MESSAGE_MAX + 1),
+            Err(FrameError::TooLarge(MESSAGE_MAX + 1))
+        );
     }
 
     #[test]

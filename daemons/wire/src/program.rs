@@ -157,7 +157,12 @@ mod tests {
 
     fn check_sorted(p: &Program) {
         for w in p.procedures.windows(2) {
-            assert!(w[0].number < w[1].number, "{} table not sorted at {}", p.name, w[1].number);
+            assert!(
+                w[0].number < w[1].number,
+                "{} table not sorted at {}",
+                p.name,
+                w[1].number
+            );
         }
     }
 
@@ -169,9 +174,15 @@ mod tests {
 
     #[test]
     fn lookups() {
-        assert_eq!(ADMIN.procedure(19).map(|p| p.name), Some("CONNECT_SET_DAEMON_TIMEOUT"));
+        assert_eq!(
+            ADMIN.procedure(19).map(|p| p.name),
+            Some("CONNECT_SET_DAEMON_TIMEOUT")
+        );
         assert_eq!(REMOTE.procedure(66).map(|p| p.name), Some("AUTH_LIST"));
-        assert_eq!(REMOTE.procedure_by_name("CONNECT_OPEN").map(|p| p.number), Some(1));
+        assert_eq!(
+            REMOTE.procedure_by_name("CONNECT_OPEN").map(|p| p.number),
+            Some(1)
+        );
         assert!(REMOTE.procedure(0).is_none());
     }
 }

@@ -107,12 +107,7 @@ mod tests {
         let b = p.to_xdr();
         assert_eq!(
             b,
-            [
-                &[0, 0, 0, 10][..],
-                b"minWorkers\0\0",
-                &[0, 0, 0, 2, 0, 0, 0, 5]
-            ]
-            .concat()
+            [&[0, 0, 0, 10][..], b"minWorkers\0\0", &[0, 0, 0, 2, 0, 0, 0, 5]].concat()
         );
         assert_eq!(TypedParam::from_xdr(&b).unwrap(), p);
     }

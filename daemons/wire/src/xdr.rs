@@ -93,6 +93,11 @@ impl Encoder {
         self.buf.extend_from_slice(&[0u8; 3][..pad]);
     }
 
+    /// Appends already-encoded XDR bytes as they are.
+    pub fn raw(&mut self, v: &[u8]) {
+        self.buf.extend_from_slice(v);
+    }
+
     /// Fixed-length opaque: bytes then padding, no length word.
     pub fn opaque_fixed(&mut self, v: &[u8]) {
         self.buf.extend_from_slice(v);
@@ -260,7 +265,11 @@ impl<'a> Decoder<'a> {
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T, XdrError>,
     ) -> Result<Option<T>, XdrError> {
-        if self.bool()? { Ok(Some(f(self)?)) } else { Ok(None) }
+        if self.bool()? {
+            Ok(Some(f(self)?))
+        } else {
+            Ok(None)
+        }
     }
 
     pub fn opt_string(&mut self) -> Result<Option<String>, XdrError> {

@@ -1,0 +1,417 @@
+//! One client connection (libvirt's `virNetServerClient`).
+//!
+//! The read loop takes frames off the socket (length word checked before
+//! anything is allocated, body buffered only as bytes arrive), answers
+//! keepalive PINGs itself, rejects what the procedure table forbids, and
+//! hands every valid call to the server's worker pool. At most
+//! `max_client_requests` calls of one client are in progress at a time:
+//! beyond that the loop stops reading, which pushes back on the client.
+//! Replies are written whole under a per-client lock, from whichever worker
+//! finished the call.
+//!
+//! A client is dropped (with a log line) when it sends a frame with a bad
+//! length or header, stalls in the middle of a frame, sends nothing at all
+//! after connecting, misses `keepalive_count` PINGs, or is closed by an
+//! admin (`virt-admin client-disconnect`).
+
+use crate::daemon::DaemonShared;
+use crate::dispatch::{self, CallContext};
+use crate::idle::ClientPresence;
+use crate::server::Server;
+use modvirt_wire::message::{self, MESSAGE_MAX, encode_frame};
+use modvirt_wire::program::{KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION};
+use modvirt_wire::{Header, MessageType, ProcKind, RpcError, Status, XdrEncode};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::sync::{Notify, Semaphore};
+
+/// Who is on the other end of a UNIX socket (`SO_PEERCRED`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity {
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+    /// `/proc/PID/comm` at connect time.
+    pub command: String,
+}
+
+impl PeerIdentity {
+    fn of(stream: &UnixStream) -> PeerIdentity {
+        match stream.peer_cred() {
+            Ok(c) => {
+                let pid = c.pid().unwrap_or(-1);
+                let command = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .map(|s| s.trim_end().to_owned())
+                    .unwrap_or_default();
+                PeerIdentity {
+                    pid,
+                    uid: c.uid(),
+                    gid: c.gid(),
+                    command,
+                }
+            }
+            Err(_) => PeerIdentity {
+                pid: -1,
+                uid: u32::MAX,
+                gid: u32::MAX,
+                command: String::new(),
+            },
+        }
+    }
+}
+
+/// A connected client, shared by its read loop and the workers running its calls.
+pub struct Client {
+    pub id: u64,
+    pub server: String,
+    /// Seconds since the epoch when it connected.
+    pub connected_at: i64,
+    pub transport: u32,
+    /// Connected through a read-only socket (or opened read-only).
+    readonly: AtomicBool,
+    pub identity: PeerIdentity,
+    opened: AtomicBool,
+    keepalive_on: AtomicBool,
+    close_callback: AtomicBool,
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    kill: Notify,
+    killed: AtomicBool,
+    last_rx: Mutex<Instant>,
+    missed_pings: AtomicU32,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("server", &self.server)
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+impl Client {
+    pub fn readonly(&self) -> bool {
+        self.readonly.load(Ordering::Relaxed)
+    }
+
+    pub fn set_readonly(&self) {
+        self.readonly.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.opened.load(Ordering::Relaxed)
+    }
+
+    pub fn set_open(&self, open: bool) {
+        self.opened.store(open, Ordering::Relaxed);
+    }
+
+    pub fn set_close_callback(&self, on: bool) {
+        self.close_callback.store(on, Ordering::Relaxed);
+    }
+
+    pub fn has_close_callback(&self) -> bool {
+        self.close_callback.load(Ordering::Relaxed)
+    }
+
+    /// Starts server-side keepalive (the client said it speaks it).
+    pub fn start_keepalive(&self) {
+        self.keepalive_on.store(true, Ordering::Relaxed);
+    }
+
+    /// Disconnects the client (admin `CLIENT_CLOSE`, keepalive timeout, shutdown).
+    pub fn close(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        self.kill.notify_one();
+    }
+
+    /// Writes one whole frame; errors mean the client is gone and are ignored.
+    pub async fn send(&self, frame: &[u8]) {
+        let mut w = self.writer.lock().await;
+        if w.write_all(frame).await.is_err() {
+            self.close();
+        }
+    }
+
+    async fn send_reply(&self, header: &Header, result: Result<Vec<u8>, RpcError>) {
+        let frame = match result {
+            Ok(payload) if payload.len() + 28 <= MESSAGE_MAX as usize => {
+                encode_frame(&header.reply(Status::Ok), |e| e.raw(&payload))
+            }
+            Ok(payload) => {
+                let err = RpcError::plain(
+                    modvirt_wire::ErrorCode::RPC,
+                    modvirt_wire::ErrorDomain::RPC,
+                    format!(
+                        "reply of {} bytes exceeds the message limit of {MESSAGE_MAX}",
+                        payload.len()
+                    ),
+                );
+                encode_frame(&header.reply(Status::Error), |e| err.encode(e))
+            }
+            Err(err) => encode_frame(&header.reply(Status::Error), |e| err.encode(e)),
+        };
+        self.send(&frame).await;
+    }
+
+    async fn send_keepalive(&self, proc_: i32) {
+        let h = Header {
+            prog: KEEPALIVE_PROGRAM,
+            vers: KEEPALIVE_VERSION,
+            proc_,
+            type_: MessageType::Message,
+            serial: 0,
+            status: Status::Ok,
+        };
+        self.send(&encode_frame(&h, |_| {})).await;
+    }
+
+    fn touch(&self) {
+        *self.last_rx.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.missed_pings.store(0, Ordering::Relaxed);
+    }
+
+    fn silent_for(&self) -> Duration {
+        self.last_rx.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
+    }
+}
+
+/// Why a client's read loop ended.
+#[derive(Debug)]
+enum End {
+    Eof,
+    Closed,
+    Dropped(String),
+}
+
+/// Serves one accepted connection until it ends. `readonly` is set for the
+/// read-only socket.
+pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixStream, readonly: bool) {
+    let identity = PeerIdentity::of(&stream);
+    let settings = server.client_settings();
+    let (rd, wr) = stream.into_split();
+    let client = Arc::new(Client {
+        id: server.next_client_id(),
+        server: server.name.clone(),
+        connected_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+        transport: modvirt_wire::admin::transport::UNIX,
+        readonly: AtomicBool::new(readonly),
+        identity,
+        opened: AtomicBool::new(false),
+        keepalive_on: AtomicBool::new(false),
+        close_callback: AtomicBool::new(false),
+        writer: tokio::sync::Mutex::new(wr),
+        kill: Notify::new(),
+        killed: AtomicBool::new(false),
+        last_rx: Mutex::new(Instant::now()),
+        missed_pings: AtomicU32::new(0),
+    });
+    if let Err(n) = server.add_client(client.clone()) {
+        tracing::warn!(
+            target: "rpc.server",
+            "Too many active clients ({n}) on server {}, dropping connection from pid {} ({})",
+            server.name, client.identity.pid, client.identity.command
+        );
+        return;
+    }
+    let _presence: ClientPresence = daemon.idle.client_connected();
+    tracing::debug!(
+        target: "rpc.client",
+        "client {} connected to {} (pid {}, uid {}, {}{})",
+        client.id, server.name, client.identity.pid, client.identity.uid, client.identity.command,
+        if readonly { ", read-only" } else { "" }
+    );
+    let keepalive = tokio::spawn(keepalive_loop(client.clone(), settings));
+    let end = {
+        let reader = read_loop(
+            &daemon,
+            &server,
+            &client,
+            BufReader::with_capacity(16 * 1024, rd),
+            settings,
+        );
+        tokio::select! {
+            end = reader => end,
+            _ = client.kill.notified() => End::Closed,
+        }
+    };
+    keepalive.abort();
+    server.remove_client(client.id);
+    match end {
+        End::Eof => tracing::debug!(target: "rpc.client", "client {} disconnected", client.id),
+        End::Closed => tracing::info!(target: "rpc.client", "client {} closed by the daemon", client.id),
+        End::Dropped(why) => tracing::warn!(
+            target: "rpc.client",
+            "dropping client {} (pid {}, {}): {why}",
+            client.id, client.identity.pid, client.identity.command
+        ),
+    }
+    let _ = client.writer.lock().await.shutdown().await;
+}
+
+/// How long a started frame may take to arrive whole, and how long a new
+/// client may stay silent before its first frame.
+fn stall_limit(s: &crate::server::ClientSettings) -> Duration {
+    if s.keepalive_interval > 0 {
+        Duration::from_secs(s.keepalive_interval as u64 * (u64::from(s.keepalive_count) + 1))
+    } else {
+        Duration::from_secs(30)
+    }
+}
+
+async fn read_loop(
+    daemon: &Arc<DaemonShared>,
+    server: &Arc<Server>,
+    client: &Arc<Client>,
+    mut rd: BufReader<tokio::net::unix::OwnedReadHalf>,
+    settings: crate::server::ClientSettings,
+) -> End {
+    let limit = stall_limit(&settings);
+    let permits = Arc::new(Semaphore::new(settings.max_client_requests));
+    let mut got_any = false;
+    let mut body = Vec::new();
+    loop {
+        let mut len = [0u8; 4];
+        let read_len = rd.read_exact(&mut len);
+        let r = if got_any {
+            read_len.await
+        } else {
+            match tokio::time::timeout(limit, read_len).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return End::Dropped(format!("sent nothing within {}s of connecting", limit.as_secs()));
+                }
+            }
+        };
+        if r.is_err() {
+            return End::Eof;
+        }
+        got_any = true;
+        let want = match message::check_length(u32::from_be_bytes(len)) {
+            Ok(n) => n,
+            Err(e) => return End::Dropped(e.to_string()),
+        };
+        body.clear();
+        let mut limited = (&mut rd).take(want as u64);
+        let read_body = limited.read_to_end(&mut body);
+        match tokio::time::timeout(limit, read_body).await {
+            Ok(Ok(n)) if n == want => {}
+            Ok(_) => {
+                return End::Dropped(format!(
+                    "connection closed in the middle of a {}-byte frame",
+                    want + 4
+                ));
+            }
+            Err(_) => {
+                return End::Dropped(format!(
+                    "frame of {} bytes incomplete after {}s ({} bytes received)",
+                    want + 4,
+                    limit.as_secs(),
+                    body.len()
+                ));
+            }
+        }
+        client.touch();
+        let (header, payload) = match message::split_body(&body) {
+            Ok(v) => v,
+            Err(e) => return End::Dropped(format!("malformed message header: {e}")),
+        };
+        if header.prog == KEEPALIVE_PROGRAM {
+            if header.type_ == MessageType::Message && header.proc_ == KEEPALIVE_PING {
+                client.send_keepalive(KEEPALIVE_PONG).await;
+            }
+            continue;
+        }
+        let payload = payload.to_vec();
+        let Some(permit) = permits.clone().acquire_owned().await.ok() else {
+            return End::Closed;
+        };
+        if let Err(err) = precheck(server, client, &header) {
+            client.send_reply(&header, Err(err)).await;
+            drop(permit);
+            continue;
+        }
+        let Some(procedure) = server.program.program().procedure(header.proc_) else {
+            continue;
+        };
+        let ctx = CallContext {
+            daemon: daemon.clone(),
+            client: client.clone(),
+            header,
+            procedure,
+        };
+        let program = server.program.clone();
+        let c = client.clone();
+        server.pool.submit(procedure.priority, async move {
+            let result = program.call(ctx, payload).await;
+            c.send_reply(&header, result).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Everything the procedure table can refuse before a worker is involved.
+fn precheck(server: &Server, client: &Client, h: &Header) -> Result<(), RpcError> {
+    let program = server.program.program();
+    if h.prog != program.id || h.vers != program.version {
+        return Err(dispatch::unknown_program(h));
+    }
+    if h.type_ != MessageType::Call {
+        return Err(dispatch::unexpected_type(h));
+    }
+    if h.status != Status::Ok {
+        return Err(dispatch::unexpected_status(h));
+    }
+    let p = program
+        .procedure(h.proc_)
+        .ok_or_else(|| dispatch::unknown_procedure(h))?;
+    if p.kind == ProcKind::Event {
+        return Err(dispatch::event_called(p));
+    }
+    if client.readonly() && !p.readonly_ok {
+        return Err(dispatch::read_only_denied(p));
+    }
+    if !client.is_open() && !server.program.allowed_before_open(p.number) {
+        return Err(dispatch::not_open());
+    }
+    Ok(())
+}
+
+/// Server-side keepalive: PING after `interval` s of silence, drop the
+/// client after `count` PINGs without an answer.
+async fn keepalive_loop(client: Arc<Client>, s: crate::server::ClientSettings) {
+    if s.keepalive_interval <= 0 {
+        return;
+    }
+    let interval = Duration::from_secs(s.keepalive_interval as u64);
+    loop {
+        tokio::time::sleep(interval).await;
+        if !client.keepalive_on.load(Ordering::Relaxed) || client.killed.load(Ordering::Relaxed) {
+            continue;
+        }
+        if client.silent_for() < interval {
+            continue;
+        }
+        let missed = client.missed_pings.fetch_add(1, Ordering::Relaxed);
+        if missed >= s.keepalive_count {
+            tracing::warn!(
+                target: "rpc.keepalive",
+                "No response from client {} after {} keepalive messages in {} seconds",
+                client.id,
+                s.keepalive_count,
+                client.silent_for().as_secs()
+            );
+            client.close();
+            return;
+        }
+        client.send_keepalive(KEEPALIVE_PING).await;
+    }
+}

@@ -1,0 +1,243 @@
+//! The REMOTE program at connection level: what every daemon answers
+//! itself before (and besides) its driver — authentication, feature
+//! probes, `CONNECT_OPEN` of a URI this daemon serves, identity queries and
+//! the close callback. Any other procedure in the table is answered with
+//! libvirt's `VIR_ERR_NO_SUPPORT` naming the API, until a driver
+//! implements it.
+
+use crate::dispatch::{self, CallContext, CallFuture, CallResult, ProgramHandler, decode_args, encode_ret};
+use modvirt_wire::program::{Program, REMOTE};
+use modvirt_wire::remote::{self as r, feature};
+use modvirt_wire::{ErrorCode, ErrorDomain, RpcError};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// libvirt API level modvirt implements (`CONNECT_GET_LIB_VERSION`).
+pub const LIB_VERSION: u64 = r::pack_version(9, 0, 0);
+
+/// `VIR_CONNECT_RO`.
+const CONNECT_RO: u32 = 1;
+/// `VIR_CONNECT_NO_ALIASES`.
+const CONNECT_NO_ALIASES: u32 = 2;
+
+pub type VersionFuture = Pin<Box<dyn Future<Output = Result<u64, RpcError>> + Send + 'static>>;
+
+/// What a daemon's driver tells the connection layer about itself.
+pub trait DriverInfo: Send + Sync + 'static {
+    /// URI scheme served, e.g. `qemu`.
+    fn uri_scheme(&self) -> &'static str;
+    /// `CONNECT_GET_TYPE`, e.g. `QEMU`.
+    fn type_name(&self) -> &'static str;
+    /// `CONNECT_GET_VERSION`: the hypervisor's version.
+    fn version(&self) -> VersionFuture;
+}
+
+/// The REMOTE program handler of a daemon.
+pub struct RemoteProgram {
+    driver: Arc<dyn DriverInfo>,
+}
+
+impl std::fmt::Debug for RemoteProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteProgram").field("scheme", &self.driver.uri_scheme()).finish()
+    }
+}
+
+impl RemoteProgram {
+    pub fn new(driver: Arc<dyn DriverInfo>) -> Self {
+        Self { driver }
+    }
+}
+
+mod procs {
+    pub const CONNECT_OPEN: i32 = 1;
+    pub const CONNECT_CLOSE: i32 = 2;
+    pub const CONNECT_GET_TYPE: i32 = 3;
+    pub const CONNECT_GET_VERSION: i32 = 4;
+    pub const CONNECT_GET_HOSTNAME: i32 = 59;
+    pub const CONNECT_SUPPORTS_FEATURE: i32 = 60;
+    pub const AUTH_LIST: i32 = 66;
+    pub const CONNECT_GET_URI: i32 = 110;
+    pub const CONNECT_IS_SECURE: i32 = 149;
+    pub const CONNECT_GET_LIB_VERSION: i32 = 157;
+    pub const CONNECT_REGISTER_CLOSE_CALLBACK: i32 = 360;
+    pub const CONNECT_UNREGISTER_CLOSE_CALLBACK: i32 = 361;
+}
+
+/// Checks a `CONNECT_OPEN` URI against the scheme this daemon serves.
+/// `None` (the client's default) is accepted.
+pub fn check_uri(scheme: &str, name: Option<&str>) -> Result<(), RpcError> {
+    let Some(uri) = name.filter(|s| !s.is_empty()) else {
+        return Ok(());
+    };
+    let no_driver = || {
+        RpcError::plain(
+            ErrorCode::NO_CONNECT,
+            ErrorDomain::NONE,
+            format!("no connection driver available for {uri}"),
+        )
+    };
+    let (s, rest) = uri.split_once("://").ok_or_else(no_driver)?;
+    let base = s.split('+').next().unwrap_or(s);
+    if base != scheme {
+        return Err(no_driver());
+    }
+    let path = rest.split('?').next().unwrap_or("");
+    let (host, path) = match path.find('/') {
+        Some(i) => (&path[..i], &path[i..]),
+        None => (path, ""),
+    };
+    if !host.is_empty() {
+        return Err(no_driver());
+    }
+    if path != "/system" {
+        return Err(RpcError::new(
+            ErrorCode::INTERNAL_ERROR,
+            ErrorDomain::NONE,
+            "internal error",
+            format!(
+                "unexpected {} URI path '{path}', try {scheme}:///system",
+                scheme.to_uppercase()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl ProgramHandler for RemoteProgram {
+    fn program(&self) -> &'static Program {
+        &REMOTE
+    }
+
+    fn allowed_before_open(&self, procedure: i32) -> bool {
+        matches!(
+            procedure,
+            procs::AUTH_LIST | procs::CONNECT_OPEN | procs::CONNECT_CLOSE | procs::CONNECT_SUPPORTS_FEATURE
+        ) || (67..=70).contains(&procedure)
+    }
+
+    fn call(&self, ctx: CallContext, payload: Vec<u8>) -> CallFuture {
+        let driver = self.driver.clone();
+        Box::pin(async move { call(driver, ctx, payload).await })
+    }
+}
+
+async fn call(driver: Arc<dyn DriverInfo>, ctx: CallContext, payload: Vec<u8>) -> CallResult {
+    let p = ctx.procedure;
+    let client = &ctx.client;
+    match p.number {
+        procs::AUTH_LIST => encode_ret(&r::AuthListRet {
+            types: vec![r::AUTH_NONE],
+        }),
+        procs::CONNECT_SUPPORTS_FEATURE => {
+            let a: r::ConnectSupportsFeatureArgs = decode_args(&payload)?;
+            if a.feature == feature::PROGRAM_KEEPALIVE {
+                client.start_keepalive();
+            } else if !client.is_open() {
+                return Err(dispatch::not_open());
+            }
+            let supported = matches!(
+                a.feature,
+                feature::PROGRAM_KEEPALIVE
+                    | feature::REMOTE_EVENT_CALLBACK
+                    | feature::REMOTE_CLOSE_CALLBACK
+                    | feature::TYPED_PARAM_STRING
+                    | feature::REMOTE
+            );
+            encode_ret(&r::ConnectSupportsFeatureRet {
+                supported: i32::from(supported),
+            })
+        }
+        procs::CONNECT_OPEN => {
+            let a: r::ConnectOpenArgs = decode_args(&payload)?;
+            dispatch::check_flags(a.flags, CONNECT_RO | CONNECT_NO_ALIASES, p)?;
+            if client.is_open() {
+                return Err(RpcError::new(
+                    ErrorCode::INTERNAL_ERROR,
+                    ErrorDomain::RPC,
+                    "internal error",
+                    "connection already open",
+                ));
+            }
+            check_uri(driver.uri_scheme(), a.name.as_deref())?;
+            if a.flags & CONNECT_RO != 0 {
+                client.set_readonly();
+            }
+            client.set_open(true);
+            tracing::debug!(
+                target: "remote.connect",
+                "client {} opened {}",
+                client.id,
+                a.name.as_deref().unwrap_or("(default)")
+            );
+            encode_ret(&())
+        }
+        procs::CONNECT_CLOSE => {
+            client.set_open(false);
+            client.set_close_callback(false);
+            encode_ret(&())
+        }
+        procs::CONNECT_GET_TYPE => encode_ret(&r::ConnectGetTypeRet {
+            type_: driver.type_name().to_owned(),
+        }),
+        procs::CONNECT_GET_VERSION => encode_ret(&r::ConnectGetVersionRet {
+            hv_ver: driver.version().await?,
+        }),
+        procs::CONNECT_GET_LIB_VERSION => encode_ret(&r::ConnectGetLibVersionRet { lib_ver: LIB_VERSION }),
+        procs::CONNECT_GET_HOSTNAME => {
+            let h = nix::unistd::gethostname().map_err(|e| {
+                RpcError::plain(
+                    ErrorCode::SYSTEM_ERROR,
+                    ErrorDomain::NONE,
+                    format!("cannot get hostname: {e}"),
+                )
+            })?;
+            encode_ret(&r::ConnectGetHostnameRet {
+                hostname: h.to_string_lossy().into_owned(),
+            })
+        }
+        procs::CONNECT_GET_URI => encode_ret(&r::ConnectGetUriRet {
+            uri: format!("{}:///system", driver.uri_scheme()),
+        }),
+        procs::CONNECT_IS_SECURE => encode_ret(&r::ConnectIsSecureRet { secure: 1 }),
+        procs::CONNECT_REGISTER_CLOSE_CALLBACK => {
+            client.set_close_callback(true);
+            encode_ret(&())
+        }
+        procs::CONNECT_UNREGISTER_CLOSE_CALLBACK => {
+            if !client.has_close_callback() {
+                return Err(RpcError::new(
+                    ErrorCode::OPERATION_INVALID,
+                    ErrorDomain::RPC,
+                    "Requested operation is not valid",
+                    "no close callback registered",
+                ));
+            }
+            client.set_close_callback(false);
+            encode_ret(&())
+        }
+        _ => Err(dispatch::no_support(p)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris() {
+        assert!(check_uri("qemu", None).is_ok());
+        assert!(check_uri("qemu", Some("qemu:///system")).is_ok());
+        assert!(check_uri("qemu", Some("qemu+unix:///system")).is_ok());
+        let e = check_uri("qemu", Some("network:///system")).unwrap_err();
+        assert_eq!(e.code, ErrorCode::NO_CONNECT);
+        assert_eq!(e.text(), "no connection driver available for network:///system");
+        let e = check_uri("qemu", Some("qemu:///session")).unwrap_err();
+        assert_eq!(
+            e.text(),
+            "internal error: unexpected QEMU URI path '/session', try qemu:///system"
+        );
+        assert!(check_uri("qemu", Some("qemu://otherhost/system")).is_err());
+    }
+}
