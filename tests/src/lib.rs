@@ -1,1 +1,262 @@
+//! Harness for the end-to-end tests: starts real modvirt daemons under a
+//! fresh temporary root, runs the real `virsh` / `virt-admin` against their
+//! sockets, and kills every process it started (by pid) when dropped.
+//!
+//! The daemon binaries come from the workspace's target directory, so run
+//! `cargo build --workspace` before `cargo test --workspace` (the README's
+//! test command does).
 
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// The directory holding the workspace's built binaries (`target/debug`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/<test>-<hash> → target/debug
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_owned)
+        .expect("target directory")
+}
+
+/// Path of a workspace binary; panics with what to do if it is not built.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(p.is_file(), "{} not found: run `cargo build --workspace` first", p.display());
+    p
+}
+
+/// Fails the test with a clear message if a system tool is missing.
+pub fn require_tool(name: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{name} is not installed: run .ci/run (or apt-get install the package that ships it)");
+}
+
+/// Polls `f` every 10 ms until it returns true or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A daemon running under its own temporary root.
+#[derive(Debug)]
+pub struct Daemon {
+    pub name: String,
+    pub root: TempDir,
+    child: Option<Child>,
+    pid: i32,
+    log: PathBuf,
+}
+
+/// How to start a daemon.
+#[derive(Debug, Default, Clone)]
+pub struct DaemonOptions {
+    /// Extra command-line arguments (e.g. `--timeout 2`).
+    pub args: Vec<String>,
+    /// Contents of `ROOT/etc/libvirt/<d>.conf`, if any.
+    pub config: Option<String>,
+    /// Do not wait for the sockets (for tests of failing starts).
+    pub no_wait: bool,
+}
+
+impl Daemon {
+    /// Starts `name` (e.g. `virtqemud`) with `--root` on a fresh temp dir and
+    /// waits until its admin socket accepts connections.
+    pub fn start(name: &str, opts: DaemonOptions) -> Daemon {
+        let root = tempfile::Builder::new().prefix("modvirt-e2e-").tempdir().expect("temp root");
+        Self::start_in(name, root, opts)
+    }
+
+    /// Like [`Daemon::start`] on an existing root (e.g. to restart on it).
+    pub fn start_in(name: &str, root: TempDir, opts: DaemonOptions) -> Daemon {
+        if let Some(conf) = &opts.config {
+            let dir = root.path().join("etc/libvirt");
+            std::fs::create_dir_all(&dir).expect("config dir");
+            std::fs::write(dir.join(format!("{name}.conf")), conf).expect("config file");
+        }
+        let log = root.path().join(format!("{name}.stderr"));
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let child = Command::new(bin(name))
+            .arg("--root")
+            .arg(root.path())
+            .args(&opts.args)
+            .env_remove("MODVIRT_ROOT")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("LISTEN_FDS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn daemon");
+        let pid = child.id() as i32;
+        let mut d = Daemon {
+            name: name.to_owned(),
+            root,
+            child: Some(child),
+            pid,
+            log,
+        };
+        if !opts.no_wait {
+            let admin = d.socket("admin-sock");
+            let up = wait_for(Duration::from_secs(10), || {
+                d.exited().is_none() && UnixStream::connect(&admin).is_ok()
+            });
+            assert!(up, "{name} did not come up; its stderr:\n{}", d.stderr());
+        }
+        d
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub fn run_dir(&self) -> PathBuf {
+        self.root.path().join("run/libvirt")
+    }
+
+    /// `ROOT/run/libvirt/<d>-<suffix>`: `sock`, `sock-ro`, `admin-sock`.
+    pub fn socket(&self, suffix: &str) -> PathBuf {
+        self.run_dir().join(format!("{}-{suffix}", self.name))
+    }
+
+    /// `qemu:///system?socket=…-sock` (or `-sock-ro` when `readonly`).
+    pub fn uri(&self, readonly: bool) -> String {
+        let s = self.socket(if readonly { "sock-ro" } else { "sock" });
+        format!("qemu:///system?socket={}", s.display())
+    }
+
+    pub fn admin_uri(&self) -> String {
+        format!("{}:///system?socket={}", self.name, self.socket("admin-sock").display())
+    }
+
+    /// Runs the real `virsh -c URI ARGS…`.
+    pub fn virsh(&self, args: &[&str]) -> Output {
+        run(Command::new(require_tool("virsh")).arg("-c").arg(self.uri(false)).args(args))
+    }
+
+    /// Runs the real `virsh -r -c RO-URI ARGS…`.
+    pub fn virsh_ro(&self, args: &[&str]) -> Output {
+        run(Command::new(require_tool("virsh")).arg("-r").arg("-c").arg(self.uri(true)).args(args))
+    }
+
+    /// Runs the real `virt-admin -c ADMIN-URI ARGS…`.
+    pub fn virt_admin(&self, args: &[&str]) -> Output {
+        run(Command::new(require_tool("virt-admin")).arg("-c").arg(self.admin_uri()).args(args))
+    }
+
+    /// What the daemon wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// The exit status if the daemon has exited (reaps it).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Waits up to `timeout` for the daemon to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut status = None;
+        wait_for(timeout, || {
+            status = self.exited();
+            status.is_some()
+        });
+        status
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), sig);
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        self.wait_exit(Duration::from_secs(10))
+    }
+
+    /// Gives the root back (the daemon must have exited), to restart on it.
+    pub fn into_root(mut self) -> TempDir {
+        self.kill();
+        let root = tempfile::Builder::new().tempdir().expect("placeholder root");
+        std::mem::replace(&mut self.root, root)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if c.try_wait().ok().flatten().is_none() {
+                let _ = c.kill();
+            }
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.env_remove("LIBVIRT_DEFAULT_URI")
+        .env_remove("LIBVIRT_ADMIN_DEFAULT_URI")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run client")
+}
+
+/// stdout of a client run, asserting it succeeded.
+pub fn ok_stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// stderr of a client run, asserting it failed.
+pub fn err_stderr(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "command unexpectedly succeeded:\nstdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Reads `/proc/PID/status` field `key` (e.g. `VmRSS`).
+pub fn proc_status(pid: i32, key: &str) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
+        .map(|v| v.trim().to_owned())
+}

@@ -94,8 +94,9 @@ impl PidFile {
         let write = |f: &mut File| -> std::io::Result<()> {
             f.set_len(0)?;
             f.rewind()?;
-            writeln!(f, "{}", std::process::id())?;
-            f.sync_all()
+            // No fsync: the pid file lives in the runtime dir (tmpfs) and is
+            // rewritten at every start; a sync costs milliseconds of start-up.
+            writeln!(f, "{}", std::process::id())
         };
         write(&mut lock).map_err(|source| ListenError::PidFileWrite {
             path: path.to_owned(),

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds modvirt and runs its daemons on a private root (./.modvirt by
+# default, or $MODVIRT_ROOT), never touching the machine's /run/libvirt.
+# Prints how to reach them with the real virsh / virt-admin; Ctrl-C stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROOT="${MODVIRT_ROOT:-$PWD/.modvirt}"
+mkdir -p "$ROOT"
+ROOT="$(cd "$ROOT" && pwd)"
+
+cargo build --release -p virtqemud
+BIN="$PWD/target/release"
+
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+"$BIN/virtqemud" --root "$ROOT" --timeout 0 -v &
+pids+=($!)
+
+S="$ROOT/run/libvirt"
+for _ in $(seq 100); do [[ -S "$S/virtqemud-admin-sock" ]] && break; sleep 0.05; done
+[[ -S "$S/virtqemud-admin-sock" ]] || { echo "virtqemud did not start" >&2; exit 1; }
+
+cat <<MSG
+
+modvirt is running on the private root $ROOT
+  virtqemud  pid ${pids[0]}
+
+Reach it with the real libvirt clients (Debian package libvirt-clients):
+  virsh -c 'qemu:///system?socket=$S/virtqemud-sock' version
+  virsh -r -c 'qemu:///system?socket=$S/virtqemud-sock-ro' hostname
+  virt-admin -c 'virtqemud:///system?socket=$S/virtqemud-admin-sock' srv-list
+  virt-admin -c 'virtqemud:///system?socket=$S/virtqemud-admin-sock' srv-clients-list virtqemud
+
+Press Ctrl-C to stop.
+MSG
+command -v virsh >/dev/null || echo "(virsh is not installed: apt-get install libvirt-clients)"
+wait "${pids[0]}"
