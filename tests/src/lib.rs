@@ -26,7 +26,11 @@ pub fn bin_dir() -> PathBuf {
 /// Path of a workspace binary; panics with what to do if it is not built.
 pub fn bin(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
-    assert!(p.is_file(), "{} not found: run `cargo build --workspace` first", p.display());
+    assert!(
+        p.is_file(),
+        "{} not found: run `cargo build --workspace` first",
+        p.display()
+    );
     p
 }
 
@@ -80,7 +84,10 @@ impl Daemon {
     /// Starts `name` (e.g. `virtqemud`) with `--root` on a fresh temp dir and
     /// waits until its admin socket accepts connections.
     pub fn start(name: &str, opts: DaemonOptions) -> Daemon {
-        let root = tempfile::Builder::new().prefix("modvirt-e2e-").tempdir().expect("temp root");
+        let root = tempfile::Builder::new()
+            .prefix("modvirt-e2e-")
+            .tempdir()
+            .expect("temp root");
         Self::start_in(name, root, opts)
     }
 
@@ -147,22 +154,36 @@ impl Daemon {
     }
 
     pub fn admin_uri(&self) -> String {
-        format!("{}:///system?socket={}", self.name, self.socket("admin-sock").display())
+        format!(
+            "{}:///system?socket={}",
+            self.name,
+            self.socket("admin-sock").display()
+        )
     }
 
     /// Runs the real `virsh -c URI ARGS…`.
     pub fn virsh(&self, args: &[&str]) -> Output {
-        run(Command::new(require_tool("virsh")).arg("-c").arg(self.uri(false)).args(args))
+        run(Command::new(require_tool("virsh"))
+            .arg("-c")
+            .arg(self.uri(false))
+            .args(args))
     }
 
     /// Runs the real `virsh -r -c RO-URI ARGS…`.
     pub fn virsh_ro(&self, args: &[&str]) -> Output {
-        run(Command::new(require_tool("virsh")).arg("-r").arg("-c").arg(self.uri(true)).args(args))
+        run(Command::new(require_tool("virsh"))
+            .arg("-r")
+            .arg("-c")
+            .arg(self.uri(true))
+            .args(args))
     }
 
     /// Runs the real `virt-admin -c ADMIN-URI ARGS…`.
     pub fn virt_admin(&self, args: &[&str]) -> Output {
-        run(Command::new(require_tool("virt-admin")).arg("-c").arg(self.admin_uri()).args(args))
+        run(Command::new(require_tool("virt-admin"))
+            .arg("-c")
+            .arg(self.admin_uri())
+            .args(args))
     }
 
     /// What the daemon wrote to stderr so far.
@@ -259,4 +280,230 @@ pub fn proc_status(pid: i32, key: &str) -> Option<String> {
     s.lines()
         .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
         .map(|v| v.trim().to_owned())
+}
+
+/// A `Command` for a workspace daemon binary on `root`, with the environment
+/// the harness always clears (inherited activation / notify / root
+/// variables) and stdin from `/dev/null`. For tests that need to run a
+/// daemon by hand (a second instance, `-d`, `NOTIFY_SOCKET`, …).
+pub fn daemon_command(name: &str, root: &Path) -> Command {
+    let mut cmd = Command::new(bin(name));
+    cmd.arg("--root")
+        .arg(root)
+        .env_remove("MODVIRT_ROOT")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDNAMES")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `cmd` to completion, capturing stdout and stderr, but kills it and
+/// panics if it has not exited within `timeout` (a hung command must fail
+/// the test, not hang it).
+pub fn output_within(cmd: &mut Command, timeout: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn command");
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let mut status = None;
+    wait_for(timeout, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{cmd:?} did not exit within {timeout:?}");
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+/// A child process the test started (e.g. `systemd-socket-activate`, or a
+/// daemon run by hand); killed by pid and reaped when dropped.
+#[derive(Debug)]
+pub struct ChildGuard {
+    child: Child,
+}
+
+impl ChildGuard {
+    pub fn spawn(cmd: &mut Command) -> ChildGuard {
+        ChildGuard {
+            child: cmd.spawn().expect("spawn process"),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// The exit status if it has exited (reaps it).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Waits up to `timeout` for it to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut status = None;
+        wait_for(timeout, || {
+            status = self.exited();
+            status.is_some()
+        });
+        status
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig);
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether process `pid` is gone (or a zombie nobody has reaped yet).
+pub fn process_gone(pid: i32) -> bool {
+    match proc_status(pid, "State") {
+        None => true,
+        Some(state) => state.starts_with('Z'),
+    }
+}
+
+/// A process the test caused to exist but did not spawn as a child (a
+/// daemon that forked away with `-d`): SIGKILLed by pid on drop unless it is
+/// already gone.
+#[derive(Debug)]
+pub struct PidGuard(pub i32);
+
+impl Drop for PidGuard {
+    fn drop(&mut self) {
+        if self.0 > 1 && !process_gone(self.0) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// A long-lived interactive `virsh` (no command on its command line, so it
+/// connects and then reads commands from stdin, which the test keeps open).
+/// Its stdout and stderr go to files under the daemon's root. Killed by pid
+/// and reaped when dropped.
+#[derive(Debug)]
+pub struct InteractiveVirsh {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+static VIRSH_SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl InteractiveVirsh {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends one command line (e.g. `hostname`).
+    pub fn send(&mut self, line: &str) {
+        use std::io::Write;
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = writeln!(stdin, "{line}");
+            let _ = stdin.flush();
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    /// The exit status if it has exited (reaps it).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Closes its stdin (end of input: virsh quits) and waits up to 10 s.
+    pub fn close(&mut self) -> Option<ExitStatus> {
+        self.stdin = None;
+        let mut status = None;
+        wait_for(Duration::from_secs(10), || {
+            status = self.exited();
+            status.is_some()
+        });
+        status
+    }
+}
+
+impl Drop for InteractiveVirsh {
+    fn drop(&mut self) {
+        self.stdin = None;
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    /// Starts an interactive `virsh -c URI` (`-r` and the read-only socket
+    /// when `readonly`) that stays connected until closed or dropped.
+    pub fn interactive_virsh(&self, readonly: bool) -> InteractiveVirsh {
+        let n = VIRSH_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let out = self.root.path().join(format!("virsh-{n}.out"));
+        let err = self.root.path().join(format!("virsh-{n}.err"));
+        let file = |p: &Path| std::fs::File::create(p).expect("virsh output file");
+        let mut cmd = Command::new(require_tool("virsh"));
+        if readonly {
+            cmd.arg("-r");
+        }
+        let mut child = cmd
+            .arg("-c")
+            .arg(self.uri(readonly))
+            .env_remove("LIBVIRT_DEFAULT_URI")
+            .stdin(Stdio::piped())
+            .stdout(file(&out))
+            .stderr(file(&err))
+            .spawn()
+            .expect("spawn interactive virsh");
+        let stdin = child.stdin.take();
+        InteractiveVirsh {
+            child,
+            stdin,
+            out,
+            err,
+        }
+    }
+
+    /// Path of the file the daemon's stderr goes to.
+    pub fn stderr_path(&self) -> &Path {
+        &self.log
+    }
 }

@@ -19,11 +19,11 @@ fn units_dir() -> PathBuf {
 /// Copies the units to a temp dir with ExecStart pointing at `exec`, runs
 /// `systemd-analyze verify` and returns (success, stderr).
 fn verify(exec: &Path, edit: impl Fn(String) -> String) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("temp dir");
     for u in UNITS {
-        let text = std::fs::read_to_string(units_dir().join(u)).unwrap();
+        let text = std::fs::read_to_string(units_dir().join(u)).expect("unit file");
         let text = edit(text.replace("/usr/sbin/virtqemud", &exec.display().to_string()));
-        std::fs::write(dir.path().join(u), text).unwrap();
+        std::fs::write(dir.path().join(u), text).expect("write unit copy");
     }
     let out = Command::new(require_tool("systemd-analyze"))
         .current_dir(dir.path())
@@ -32,15 +32,21 @@ fn verify(exec: &Path, edit: impl Fn(String) -> String) -> (bool, String) {
         .arg("--man=no")
         .args(UNITS)
         .output()
-        .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        .expect("run systemd-analyze");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn units_verify_cleanly() {
     let (ok, stderr) = verify(&bin("virtqemud"), |t| t);
     assert!(ok, "systemd-analyze verify failed:\n{stderr}");
-    assert!(stderr.trim().is_empty(), "systemd-analyze verify warned:\n{stderr}");
+    assert!(
+        stderr.trim().is_empty(),
+        "systemd-analyze verify warned:\n{stderr}"
+    );
 }
 
 #[test]
@@ -54,7 +60,7 @@ fn verify_catches_broken_units() {
 }
 
 fn setting(unit: &str, key: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(units_dir().join(unit)).unwrap();
+    let text = std::fs::read_to_string(units_dir().join(unit)).expect("unit file");
     text.lines()
         .filter_map(|l| l.strip_prefix(&format!("{key}=")))
         .map(str::to_owned)
@@ -67,12 +73,19 @@ fn sockets_match_what_the_daemon_expects() {
     for (unit, path, mode) in [
         ("virtqemud.socket", "/run/libvirt/virtqemud-sock", "0666"),
         ("virtqemud-ro.socket", "/run/libvirt/virtqemud-sock-ro", "0666"),
-        ("virtqemud-admin.socket", "/run/libvirt/virtqemud-admin-sock", "0600"),
+        (
+            "virtqemud-admin.socket",
+            "/run/libvirt/virtqemud-admin-sock",
+            "0600",
+        ),
     ] {
         assert_eq!(setting(unit, "ListenStream"), [path], "{unit}");
         assert_eq!(setting(unit, "SocketMode"), [mode], "{unit}");
         assert_eq!(setting(unit, "Service"), ["virtqemud.service"], "{unit}");
     }
     assert_eq!(setting("virtqemud.service", "Type"), ["notify"]);
-    assert_eq!(setting("virtqemud.service", "ExecReload"), ["/bin/kill -HUP $MAINPID"]);
+    assert_eq!(
+        setting("virtqemud.service", "ExecReload"),
+        ["/bin/kill -HUP $MAINPID"]
+    );
 }

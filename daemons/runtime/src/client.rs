@@ -6,28 +6,31 @@
 //! hands every valid call to the server's worker pool. At most
 //! `max_client_requests` calls of one client are in progress at a time:
 //! beyond that the loop stops reading, which pushes back on the client.
-//! Replies are written whole under a per-client lock, from whichever worker
-//! finished the call.
+//! Replies are written whole under a per-client lock, by a task of their own
+//! once a worker has finished the call, so a client that does not read its
+//! replies holds its own request slots but never a worker.
 //!
 //! A client is dropped (with a log line) when it sends a frame with a bad
 //! length or header, stalls in the middle of a frame, sends nothing at all
 //! after connecting, misses `keepalive_count` PINGs, or is closed by an
 //! admin (`virt-admin client-disconnect`).
 
+mod reader;
+
 use crate::daemon::DaemonShared;
-use crate::dispatch::{self, CallContext};
 use crate::idle::ClientPresence;
 use crate::server::Server;
-use modvirt_wire::message::{self, MESSAGE_MAX, encode_frame};
+use modvirt_wire::message::{MESSAGE_MAX, encode_frame};
 use modvirt_wire::program::{KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION};
-use modvirt_wire::{Header, MessageType, ProcKind, RpcError, Status, XdrEncode};
+use modvirt_wire::{Header, MessageType, RpcError, Status, XdrEncode};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 /// Who is on the other end of a UNIX socket (`SO_PEERCRED`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,18 +184,11 @@ impl Client {
     }
 }
 
-/// Why a client's read loop ended.
-#[derive(Debug)]
-enum End {
-    Eof,
-    Closed,
-    Dropped(String),
-}
-
 /// Serves one accepted connection until it ends. `readonly` is set for the
 /// read-only socket.
 pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixStream, readonly: bool) {
     let identity = PeerIdentity::of(&stream);
+    let fd = stream.as_raw_fd();
     let settings = server.client_settings();
     let (rd, wr) = stream.into_split();
     let client = Arc::new(Client {
@@ -231,7 +227,7 @@ pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixS
     );
     let keepalive = tokio::spawn(keepalive_loop(client.clone(), settings));
     let end = {
-        let reader = read_loop(
+        let reader = reader::read_loop(
             &daemon,
             &server,
             &client,
@@ -240,149 +236,27 @@ pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixS
         );
         tokio::select! {
             end = reader => end,
-            _ = client.kill.notified() => End::Closed,
+            _ = client.kill.notified() => reader::End::Closed,
         }
     };
     keepalive.abort();
     server.remove_client(client.id);
     match end {
-        End::Eof => tracing::debug!(target: "rpc.client", "client {} disconnected", client.id),
-        End::Closed => tracing::info!(target: "rpc.client", "client {} closed by the daemon", client.id),
-        End::Dropped(why) => tracing::warn!(
+        reader::End::Eof => tracing::debug!(target: "rpc.client", "client {} disconnected", client.id),
+        reader::End::Closed => {
+            tracing::info!(target: "rpc.client", "client {} closed by the daemon", client.id)
+        }
+        reader::End::Dropped(why) => tracing::warn!(
             target: "rpc.client",
             "dropping client {} (pid {}, {}): {why}",
             client.id, client.identity.pid, client.identity.command
         ),
     }
-    let _ = client.writer.lock().await.shutdown().await;
-}
-
-/// How long a started frame may take to arrive whole, and how long a new
-/// client may stay silent before its first frame.
-fn stall_limit(s: &crate::server::ClientSettings) -> Duration {
-    if s.keepalive_interval > 0 {
-        Duration::from_secs(s.keepalive_interval as u64 * (u64::from(s.keepalive_count) + 1))
-    } else {
-        Duration::from_secs(30)
-    }
-}
-
-async fn read_loop(
-    daemon: &Arc<DaemonShared>,
-    server: &Arc<Server>,
-    client: &Arc<Client>,
-    mut rd: BufReader<tokio::net::unix::OwnedReadHalf>,
-    settings: crate::server::ClientSettings,
-) -> End {
-    let limit = stall_limit(&settings);
-    let permits = Arc::new(Semaphore::new(settings.max_client_requests));
-    let mut got_any = false;
-    let mut body = Vec::new();
-    loop {
-        let mut len = [0u8; 4];
-        let read_len = rd.read_exact(&mut len);
-        let r = if got_any {
-            read_len.await
-        } else {
-            match tokio::time::timeout(limit, read_len).await {
-                Ok(r) => r,
-                Err(_) => {
-                    return End::Dropped(format!("sent nothing within {}s of connecting", limit.as_secs()));
-                }
-            }
-        };
-        if r.is_err() {
-            return End::Eof;
-        }
-        got_any = true;
-        let want = match message::check_length(u32::from_be_bytes(len)) {
-            Ok(n) => n,
-            Err(e) => return End::Dropped(e.to_string()),
-        };
-        body.clear();
-        let mut limited = (&mut rd).take(want as u64);
-        let read_body = limited.read_to_end(&mut body);
-        match tokio::time::timeout(limit, read_body).await {
-            Ok(Ok(n)) if n == want => {}
-            Ok(_) => {
-                return End::Dropped(format!(
-                    "connection closed in the middle of a {}-byte frame",
-                    want + 4
-                ));
-            }
-            Err(_) => {
-                return End::Dropped(format!(
-                    "frame of {} bytes incomplete after {}s ({} bytes received)",
-                    want + 4,
-                    limit.as_secs(),
-                    body.len()
-                ));
-            }
-        }
-        client.touch();
-        let (header, payload) = match message::split_body(&body) {
-            Ok(v) => v,
-            Err(e) => return End::Dropped(format!("malformed message header: {e}")),
-        };
-        if header.prog == KEEPALIVE_PROGRAM {
-            if header.type_ == MessageType::Message && header.proc_ == KEEPALIVE_PING {
-                client.send_keepalive(KEEPALIVE_PONG).await;
-            }
-            continue;
-        }
-        let payload = payload.to_vec();
-        let Some(permit) = permits.clone().acquire_owned().await.ok() else {
-            return End::Closed;
-        };
-        if let Err(err) = precheck(server, client, &header) {
-            client.send_reply(&header, Err(err)).await;
-            drop(permit);
-            continue;
-        }
-        let Some(procedure) = server.program.program().procedure(header.proc_) else {
-            continue;
-        };
-        let ctx = CallContext {
-            daemon: daemon.clone(),
-            client: client.clone(),
-            header,
-            procedure,
-        };
-        let program = server.program.clone();
-        let c = client.clone();
-        server.pool.submit(procedure.priority, async move {
-            let result = program.call(ctx, payload).await;
-            c.send_reply(&header, result).await;
-            drop(permit);
-        });
-    }
-}
-
-/// Everything the procedure table can refuse before a worker is involved.
-fn precheck(server: &Server, client: &Client, h: &Header) -> Result<(), RpcError> {
-    let program = server.program.program();
-    if h.prog != program.id || h.vers != program.version {
-        return Err(dispatch::unknown_program(h));
-    }
-    if h.type_ != MessageType::Call {
-        return Err(dispatch::unexpected_type(h));
-    }
-    if h.status != Status::Ok {
-        return Err(dispatch::unexpected_status(h));
-    }
-    let p = program
-        .procedure(h.proc_)
-        .ok_or_else(|| dispatch::unknown_procedure(h))?;
-    if p.kind == ProcKind::Event {
-        return Err(dispatch::event_called(p));
-    }
-    if client.readonly() && !p.readonly_ok {
-        return Err(dispatch::read_only_denied(p));
-    }
-    if !client.is_open() && !server.program.allowed_before_open(p.number) {
-        return Err(dispatch::not_open());
-    }
-    Ok(())
+    // Shut the socket down rather than wait for the writer lock: a write to
+    // a client that does not read would hold it forever. Pending writes fail
+    // and the descriptor closes with the last reference to the client (which
+    // owns the write half, so `fd` is still open here).
+    let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Both);
 }
 
 /// Server-side keepalive: PING after `interval` s of silence, drop the
@@ -412,6 +286,8 @@ async fn keepalive_loop(client: Arc<Client>, s: crate::server::ClientSettings) {
             client.close();
             return;
         }
-        client.send_keepalive(KEEPALIVE_PING).await;
+        // Not awaited: a client that does not read must not stall its own timeout.
+        let c = client.clone();
+        tokio::spawn(async move { c.send_keepalive(KEEPALIVE_PING).await });
     }
 }

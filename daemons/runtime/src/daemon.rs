@@ -156,8 +156,18 @@ pub fn main(spec: DaemonSpec) -> ExitCode {
     }
 }
 
-fn start(name: &str, spec: &DaemonSpec, cli: Cli, report: &mut StartupReport) -> Result<(), StartError> {
+fn start(name: &str, spec: &DaemonSpec, mut cli: Cli, report: &mut StartupReport) -> Result<(), StartError> {
     let exec_time = Instant::now();
+    // `-d` changes directory to `/`, and SIGHUP re-reads the config file
+    // later: make the paths given on the command line absolute first.
+    for p in [&mut cli.root, &mut cli.config, &mut cli.pid_file]
+        .into_iter()
+        .flatten()
+    {
+        if let Ok(abs) = std::path::absolute(&*p) {
+            *p = abs;
+        }
+    }
     let paths = RuntimePaths::resolve(name, cli.root.as_deref(), nix::unistd::getuid().as_raw());
     let (settings, conf_path) = load_config(cli.config.as_deref(), &paths.config_file())?;
     if cli.daemon {
@@ -264,6 +274,11 @@ async fn run(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), Start
     if let Ok(h) = nix::unistd::gethostname() {
         tracing::info!(target: "daemon", "hostname: {}", h.to_string_lossy());
     }
+    // Before the pid file and the sockets exist: a SIGTERM that arrives as
+    // soon as a client can connect must still shut down cleanly.
+    let mut sigterm = signal(SignalKind::terminate()).map_err(StartError::Signals)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(StartError::Signals)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(StartError::Signals)?;
     s.notifier.status("Starting: acquiring pid file");
     let pid_path = s.cli.pid_file.clone().unwrap_or_else(|| s.paths.pid_file.clone());
     let pid_file = PidFile::acquire(&name, &pid_path)?;
@@ -285,9 +300,6 @@ async fn run(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), Start
     )?;
     let admin = Server::new("admin", &s.settings.admin, Arc::new(AdminProgram))?;
     let _ = daemon.servers.set(vec![main.clone(), admin.clone()]);
-    let mut sigterm = signal(SignalKind::terminate()).map_err(StartError::Signals)?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(StartError::Signals)?;
-    let mut sighup = signal(SignalKind::hangup()).map_err(StartError::Signals)?;
     let mut accept_tasks = Vec::new();
     let mut keep = Vec::new();
     for svc in services {
@@ -378,6 +390,18 @@ async fn accept_loop(
     loop {
         match l.accept().await {
             Ok((stream, _)) => {
+                // As libvirt: while the server is full, stop accepting; this
+                // client and the next ones wait (in the backlog) for room.
+                if server.is_full() {
+                    tracing::warn!(
+                        target: "rpc.server",
+                        "Temporarily suspending services on server {}: max_clients ({}) reached",
+                        server.name,
+                        server.limits().max_clients
+                    );
+                    server.wait_for_room().await;
+                    tracing::info!(target: "rpc.server", "Re-enabling services on server {}", server.name);
+                }
                 tokio::spawn(client::serve(daemon.clone(), server.clone(), stream, readonly));
             }
             Err(e) => {

@@ -52,10 +52,14 @@ pub fn encode_ret<T: XdrEncode>(v: &T) -> CallResult {
     Ok(v.to_xdr())
 }
 
-/// `DOMAIN_CREATE_XML` → `virDomainCreateXML`-like API name for messages.
+/// `DOMAIN_CREATE_XML` → `virDomainCreateXML`: the public API's name, for messages.
 pub fn api_name(procedure: &str) -> String {
     let mut out = String::from("vir");
     for word in procedure.split('_') {
+        if let Some(spelled) = api_word(word) {
+            out.push_str(spelled);
+            continue;
+        }
         let mut chars = word.chars();
         if let Some(first) = chars.next() {
             out.push(first);
@@ -63,6 +67,36 @@ pub fn api_name(procedure: &str) -> String {
         }
     }
     out
+}
+
+/// Procedure-name words that libvirt's API names do not spell as `Word`
+/// (checked against every REMOTE procedure and libvirt.so 9.0's symbols).
+fn api_word(word: &str) -> Option<&'static str> {
+    Some(match word {
+        "XML" => "XML",
+        "UUID" => "UUID",
+        "ID" => "ID",
+        "URI" => "URI",
+        "OS" => "OS",
+        "MAC" => "MAC",
+        "CPU" => "CPU",
+        "NMI" => "NMI",
+        "PM" => "PM",
+        "SCSI" => "SCSI",
+        "WWN" => "WWN",
+        "DHCP" => "DHCP",
+        "FD" => "FD",
+        "SEV" => "SEV",
+        "SSH" => "SSH",
+        "NWFILTER" => "NWFilter",
+        "NWFILTERS" => "NWFilters",
+        "IOTHREAD" => "IOThread",
+        "FSTRIM" => "FSTrim",
+        "FSFREEZE" => "FSFreeze",
+        "FSTHAW" => "FSThaw",
+        "FSINFO" => "FSInfo",
+        _ => return None,
+    })
 }
 
 /// The error domain libvirt reports for a driver's API.
@@ -119,7 +153,7 @@ pub fn unknown_program(h: &Header) -> RpcError {
     RpcError::plain(
         ErrorCode::RPC,
         ErrorDomain::RPC,
-        format!("Cannot find program {:#x} version {}", h.prog, h.vers),
+        format!("Cannot find program {} version {}", h.prog, h.vers),
     )
 }
 
@@ -173,6 +207,16 @@ mod tests {
         assert_eq!(api_name("CONNECT_LIST_ALL_DOMAINS"), "virConnectListAllDomains");
         assert_eq!(api_name("DOMAIN_CREATE"), "virDomainCreate");
         assert_eq!(api_name("NODE_GET_INFO"), "virNodeGetInfo");
+        assert_eq!(api_name("DOMAIN_DEFINE_XML"), "virDomainDefineXML");
+        assert_eq!(api_name("DOMAIN_LOOKUP_BY_UUID"), "virDomainLookupByUUID");
+        assert_eq!(api_name("NWFILTER_GET_XML_DESC"), "virNWFilterGetXMLDesc");
+        assert_eq!(
+            api_name("CONNECT_LIST_ALL_NWFILTERS"),
+            "virConnectListAllNWFilters"
+        );
+        assert_eq!(api_name("DOMAIN_GET_IOTHREAD_INFO"), "virDomainGetIOThreadInfo");
+        assert_eq!(api_name("DOMAIN_GET_FSINFO"), "virDomainGetFSInfo");
+        assert_eq!(api_name("DOMAIN_SET_BLOCK_IO_TUNE"), "virDomainSetBlockIoTune");
     }
 
     #[test]

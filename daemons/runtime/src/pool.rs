@@ -47,6 +47,8 @@ struct State {
     n_prio: usize,
     free_prio: usize,
     high_jobs: usize,
+    /// Free workers whose turn a client reader is using (see [`WorkerPool::borrow_free_worker`]).
+    borrowed: usize,
 }
 
 struct Inner {
@@ -104,7 +106,7 @@ impl WorkerPool {
             min_workers: s.min,
             max_workers: s.max,
             n_workers: s.n_workers,
-            free_workers: s.free_workers,
+            free_workers: s.free_workers.saturating_sub(s.borrowed),
             prio_workers: s.n_prio,
             job_queue_depth: s.jobs.len(),
         }
@@ -114,7 +116,7 @@ impl WorkerPool {
     pub fn submit(&self, priority: Priority, job: impl Future<Output = ()> + Send + 'static) {
         let mut s = self.lock();
         s.jobs.push_back((priority, Box::pin(job)));
-        let grow = s.free_workers == 0 && s.n_workers < s.max;
+        let grow = s.free_workers <= s.borrowed && s.n_workers < s.max;
         if priority == Priority::High {
             s.high_jobs += 1;
         }
@@ -128,6 +130,20 @@ impl WorkerPool {
         self.inner.work.notify_one();
         if priority == Priority::High {
             self.inner.prio_work.notify_one();
+        }
+    }
+
+    /// Takes a free worker's turn, if one is free, to run a call in the
+    /// caller's task: it counts as busy until the returned guard is dropped.
+    /// Lets a call that completes at once skip the hand-over to a worker
+    /// task, without growing the pool.
+    pub fn borrow_free_worker(&self) -> Option<BorrowedWorker<'_>> {
+        let mut s = self.lock();
+        if s.free_workers > s.borrowed {
+            s.borrowed += 1;
+            Some(BorrowedWorker { pool: self })
+        } else {
+            None
         }
     }
 
@@ -245,6 +261,18 @@ impl WorkerPool {
                 }
             }
         }
+    }
+}
+
+/// A free worker's turn, taken by [`WorkerPool::borrow_free_worker`].
+#[derive(Debug)]
+pub struct BorrowedWorker<'a> {
+    pool: &'a WorkerPool,
+}
+
+impl Drop for BorrowedWorker<'_> {
+    fn drop(&mut self) {
+        self.pool.lock().borrowed -= 1;
     }
 }
 

@@ -40,7 +40,9 @@ pub struct RemoteProgram {
 
 impl std::fmt::Debug for RemoteProgram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteProgram").field("scheme", &self.driver.uri_scheme()).finish()
+        f.debug_struct("RemoteProgram")
+            .field("scheme", &self.driver.uri_scheme())
+            .finish()
     }
 }
 

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use thiserror::Error;
+use tokio::sync::Notify;
 
 /// Client limits (`max_clients`, `max_anonymous_clients`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,8 @@ pub struct Server {
     settings: Mutex<ClientSettings>,
     clients: Mutex<BTreeMap<u64, Arc<Client>>>,
     next_client_id: AtomicU64,
+    /// Signalled when a client leaves or the limits change.
+    room: Notify,
 }
 
 impl std::fmt::Debug for Server {
@@ -81,6 +84,7 @@ impl Server {
             settings: Mutex::new(client_settings(s)),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
+            room: Notify::new(),
         }))
     }
 
@@ -94,6 +98,7 @@ impl Server {
             max_unauth: s.max_anonymous_clients,
         };
         *lock(&self.settings) = client_settings(s);
+        self.room.notify_waiters();
         Ok(())
     }
 
@@ -121,6 +126,8 @@ impl Server {
             });
         }
         *l = new;
+        drop(l);
+        self.room.notify_waiters();
         Ok(())
     }
 
@@ -146,6 +153,26 @@ impl Server {
 
     pub fn remove_client(&self, id: u64) {
         lock(&self.clients).remove(&id);
+        self.room.notify_waiters();
+    }
+
+    /// True when `max_clients` clients are connected.
+    pub fn is_full(&self) -> bool {
+        self.nclients() >= self.limits().max_clients
+    }
+
+    /// Waits until the server has room for another client (libvirt stops
+    /// accepting while full: new clients wait in the socket's backlog).
+    pub async fn wait_for_room(&self) {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if !self.is_full() {
+                return;
+            }
+            room.await;
+        }
     }
 
     pub fn clients(&self) -> Vec<Arc<Client>> {

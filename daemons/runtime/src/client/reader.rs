@@ -1,0 +1,242 @@
+//! The read side of a client connection: frames in, calls dispatched.
+//!
+//! Frames are read with a *stall* limit: between frames a client that has
+//! already spoken may stay silent as long as it likes, but once the first
+//! byte of a frame has arrived, no `limit` may pass without more bytes, and
+//! a new client must start its first frame within `limit`. The body is
+//! buffered only as bytes arrive, never sized from the length word.
+//!
+//! A call that passes the table checks runs on the server's worker pool.
+//! When a worker is free, the reader borrows it and polls the call once
+//! itself: a call that completes at once (every connection-level and admin
+//! call) is answered without a task switch; one that must wait moves to a
+//! worker and the reader goes on reading.
+
+use super::{Client, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION};
+use crate::daemon::DaemonShared;
+use crate::dispatch::{self, CallContext};
+use crate::server::{ClientSettings, Server};
+use modvirt_wire::message;
+use modvirt_wire::{Header, MessageType, ProcKind, RpcError, Status};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::unix::OwnedReadHalf;
+use tokio::sync::Semaphore;
+
+/// Why a client's read loop ended.
+#[derive(Debug)]
+pub(super) enum End {
+    Eof,
+    Closed,
+    Dropped(String),
+}
+
+/// How long a started frame may go without progress, and how long a new
+/// client may stay silent before its first frame.
+fn stall_limit(s: &ClientSettings) -> Duration {
+    if s.keepalive_interval > 0 {
+        Duration::from_secs(s.keepalive_interval as u64 * (u64::from(s.keepalive_count) + 1))
+    } else {
+        Duration::from_secs(30)
+    }
+}
+
+/// The piece of a frame being read, for log lines.
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    LengthWord,
+    Frame(u32),
+}
+
+impl std::fmt::Display for Piece {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::LengthWord => write!(f, "a length word"),
+            Self::Frame(len) => write!(f, "a {len}-byte frame"),
+        }
+    }
+}
+
+/// Appends exactly `want` bytes to `out`, failing on EOF or on `limit`
+/// without progress. `what` names the piece for log lines.
+async fn read_exact_stalling(
+    rd: &mut BufReader<OwnedReadHalf>,
+    out: &mut Vec<u8>,
+    want: usize,
+    limit: Duration,
+    what: Piece,
+) -> Result<(), End> {
+    let start = out.len();
+    while out.len() - start < want {
+        let got = out.len() - start;
+        let chunk = match tokio::time::timeout(limit, rd.fill_buf()).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(_)) => {
+                return Err(End::Dropped(format!(
+                    "connection failed in the middle of {}",
+                    what
+                )));
+            }
+            Err(_) => {
+                return Err(End::Dropped(format!(
+                    "{} incomplete: no data for {}s ({got} bytes received)",
+                    what,
+                    limit.as_secs()
+                )));
+            }
+        };
+        if chunk.is_empty() {
+            return Err(End::Dropped(format!(
+                "connection closed in the middle of {}",
+                what
+            )));
+        }
+        let n = chunk.len().min(want - got);
+        out.extend_from_slice(&chunk[..n]);
+        rd.consume(n);
+    }
+    Ok(())
+}
+
+/// Reads one frame's body (header + payload) into `body`; `Ok(false)` on a
+/// clean EOF between frames.
+async fn read_frame(
+    rd: &mut BufReader<OwnedReadHalf>,
+    body: &mut Vec<u8>,
+    limit: Duration,
+    first_frame: bool,
+) -> Result<bool, End> {
+    body.clear();
+    let first = rd.fill_buf();
+    let ready = if first_frame {
+        match tokio::time::timeout(limit, first).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(End::Dropped(format!(
+                    "sent nothing within {}s of connecting",
+                    limit.as_secs()
+                )));
+            }
+        }
+    } else {
+        first.await
+    };
+    match ready {
+        Ok([]) => return Ok(false),
+        Ok(_) => {}
+        Err(_) => return Ok(false),
+    }
+    read_exact_stalling(rd, body, 4, limit, Piece::LengthWord).await?;
+    let len = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+    let want = message::check_length(len).map_err(|e| End::Dropped(e.to_string()))?;
+    body.clear();
+    read_exact_stalling(rd, body, want, limit, Piece::Frame(len)).await?;
+    Ok(true)
+}
+
+pub(super) async fn read_loop(
+    daemon: &Arc<DaemonShared>,
+    server: &Arc<Server>,
+    client: &Arc<Client>,
+    mut rd: BufReader<OwnedReadHalf>,
+    settings: ClientSettings,
+) -> End {
+    let limit = stall_limit(&settings);
+    let permits = Arc::new(Semaphore::new(settings.max_client_requests));
+    let mut first_frame = true;
+    let mut body = Vec::new();
+    loop {
+        match read_frame(&mut rd, &mut body, limit, first_frame).await {
+            Ok(true) => {}
+            Ok(false) => return End::Eof,
+            Err(end) => return end,
+        }
+        first_frame = false;
+        client.touch();
+        let (header, payload) = match message::split_body(&body) {
+            Ok(v) => v,
+            Err(e) => return End::Dropped(format!("malformed message header: {e}")),
+        };
+        // Keepalive MESSAGEs are ours (as libvirt's virKeepAliveCheckMessage);
+        // anything else for that program is refused below like any unknown program.
+        if header.prog == KEEPALIVE_PROGRAM
+            && header.vers == KEEPALIVE_VERSION
+            && header.type_ == MessageType::Message
+        {
+            if header.proc_ == KEEPALIVE_PING {
+                client.send_keepalive(KEEPALIVE_PONG).await;
+            }
+            continue;
+        }
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return End::Closed;
+        };
+        let procedure = match precheck(server, client, &header) {
+            Ok(p) => p,
+            Err(err) => {
+                client.send_reply(&header, Err(err)).await;
+                continue;
+            }
+        };
+        let ctx = CallContext {
+            daemon: daemon.clone(),
+            client: client.clone(),
+            header,
+            procedure,
+        };
+        let mut call = server.program.call(ctx, payload.to_vec());
+        if let Some(worker) = server.pool.borrow_free_worker() {
+            let polled = call.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            drop(worker);
+            if let Poll::Ready(result) = polled {
+                client.send_reply(&header, result).await;
+                drop(permit);
+                continue;
+            }
+        }
+        let c = client.clone();
+        server.pool.submit(procedure.priority, async move {
+            let result = call.await;
+            // The worker is free as soon as the call is done: writing the
+            // reply waits on this client's socket, never on a worker. The
+            // request slot is held until the reply is written.
+            tokio::spawn(async move {
+                c.send_reply(&header, result).await;
+                drop(permit);
+            });
+        });
+    }
+}
+
+/// Everything the procedure table can refuse before a worker is involved.
+fn precheck(
+    server: &Server,
+    client: &Client,
+    h: &Header,
+) -> Result<&'static modvirt_wire::Procedure, RpcError> {
+    let program = server.program.program();
+    if h.prog != program.id || h.vers != program.version {
+        return Err(dispatch::unknown_program(h));
+    }
+    if h.type_ != MessageType::Call {
+        return Err(dispatch::unexpected_type(h));
+    }
+    if h.status != Status::Ok {
+        return Err(dispatch::unexpected_status(h));
+    }
+    let p = program
+        .procedure(h.proc_)
+        .ok_or_else(|| dispatch::unknown_procedure(h))?;
+    if p.kind == ProcKind::Event {
+        return Err(dispatch::event_called(p));
+    }
+    if client.readonly() && !p.readonly_ok {
+        return Err(dispatch::read_only_denied(p));
+    }
+    if !client.is_open() && !server.program.allowed_before_open(p.number) {
+        return Err(dispatch::not_open());
+    }
+    Ok(p)
+}
