@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod error;
 pub mod message;
+pub mod observe;
 pub mod program;
 pub mod remote;
 pub mod remote_procedures;

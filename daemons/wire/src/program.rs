@@ -142,6 +142,7 @@ pub fn procedure_name(prog: u32, number: i32) -> Option<&'static str> {
     match prog {
         REMOTE_PROGRAM => REMOTE.procedure(number).map(|p| p.name),
         ADMIN_PROGRAM => ADMIN.procedure(number).map(|p| p.name),
+        crate::observe::OBSERVE_PROGRAM => crate::observe::OBSERVE.procedure(number).map(|p| p.name),
         KEEPALIVE_PROGRAM => match number {
             KEEPALIVE_PING => Some("PING"),
             KEEPALIVE_PONG => Some("PONG"),
