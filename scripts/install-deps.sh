@@ -8,6 +8,7 @@ PACKAGES=(
     systemd           # systemd-socket-activate, systemd-analyze verify
     qemu-system-x86   # qemu-system-x86_64 (hypervisor version, later real guests)
     procps            # pgrep/ps used by scripts
+    prometheus        # promtool check metrics
 )
 
 missing=()

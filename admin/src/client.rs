@@ -176,6 +176,18 @@ impl FrameReader {
     }
 }
 
+/// The header of a `CALL` (status OK).
+pub fn call_header(prog: u32, vers: u32, proc_: i32, serial: u32) -> Header {
+    Header {
+        prog,
+        vers,
+        proc_,
+        type_: MessageType::Call,
+        serial,
+        status: Status::Ok,
+    }
+}
+
 /// One connection to a daemon socket.
 #[derive(Debug)]
 pub struct Client {
@@ -275,6 +287,17 @@ impl Client {
         self.call(REMOTE_PROGRAM, REMOTE_VERSION, remote_proc::CONNECT_OPEN, &args)
     }
 
+    /// REMOTE `CONNECT_GET_LIB_VERSION` (no arguments, a `u64` back): the
+    /// cheapest real round trip, which the RPC benchmark measures.
+    pub fn remote_lib_version(&mut self) -> Result<u64, ClientError> {
+        self.call(
+            REMOTE_PROGRAM,
+            REMOTE_VERSION,
+            remote_proc::CONNECT_GET_LIB_VERSION,
+            &(),
+        )
+    }
+
     /// REMOTE `CONNECT_CLOSE`, as `virsh` sends before disconnecting.
     pub fn remote_close(&mut self) -> Result<(), ClientError> {
         self.call(REMOTE_PROGRAM, REMOTE_VERSION, remote_proc::CONNECT_CLOSE, &())
@@ -319,15 +342,7 @@ impl Client {
     ) -> Result<u32, ClientError> {
         let serial = self.serial;
         self.serial = self.serial.wrapping_add(1);
-        let header = Header {
-            prog,
-            vers,
-            proc_,
-            type_: MessageType::Call,
-            serial,
-            status: Status::Ok,
-        };
-        self.write_frame(&header, encode, raw)?;
+        self.write_frame(&call_header(prog, vers, proc_, serial), encode, raw)?;
         Ok(serial)
     }
 
@@ -412,7 +427,6 @@ impl Client {
 mod tests {
     use super::*;
     use modvirt_wire::message::encode_frame;
-    use modvirt_wire::remote::ConnectGetLibVersionRet;
     use modvirt_wire::{ErrorCode, ErrorDomain};
     use std::thread;
 
@@ -498,15 +512,7 @@ mod tests {
             assert_eq!(r.frame().len(), 28);
             reply(&mut s, &call, Status::Ok, |e| e.u64(9_000_000));
         });
-        let v: ConnectGetLibVersionRet = client
-            .call(
-                REMOTE_PROGRAM,
-                REMOTE_VERSION,
-                remote_proc::CONNECT_GET_LIB_VERSION,
-                &(),
-            )
-            .unwrap();
-        assert_eq!(v.lib_ver, 9_000_000);
+        assert_eq!(client.remote_lib_version().unwrap(), 9_000_000);
         server.join().unwrap();
     }
 

@@ -7,3 +7,6 @@ pub mod bench;
 pub mod client;
 
 pub use client::{Client, ClientError, FrameReader};
+pub mod discover;
+pub mod observe;
+pub mod report;

@@ -5,6 +5,11 @@
 //! The daemon binaries come from the workspace's target directory, so run
 //! `cargo build --workspace` before `cargo test --workspace` (the README's
 //! test command does).
+//!
+//! [`raw`] holds a byte-level wire-protocol client for tests of hostile and
+//! broken clients.
+
+pub mod raw;
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;
@@ -43,6 +48,14 @@ pub fn require_tool(name: &str) -> PathBuf {
         }
     }
     panic!("{name} is not installed: run .ci/run (or apt-get install the package that ships it)");
+}
+
+/// A fresh temporary directory named `{prefix}…` for a daemon's root.
+pub fn temp_root(prefix: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("temp root")
 }
 
 /// Polls `f` every 10 ms until it returns true or `timeout` passes.
@@ -84,11 +97,7 @@ impl Daemon {
     /// Starts `name` (e.g. `virtqemud`) with `--root` on a fresh temp dir and
     /// waits until its admin socket accepts connections.
     pub fn start(name: &str, opts: DaemonOptions) -> Daemon {
-        let root = tempfile::Builder::new()
-            .prefix("modvirt-e2e-")
-            .tempdir()
-            .expect("temp root");
-        Self::start_in(name, root, opts)
+        Self::start_in(name, temp_root("modvirt-e2e-"), opts)
     }
 
     /// Like [`Daemon::start`] on an existing root (e.g. to restart on it).
@@ -104,14 +113,8 @@ impl Daemon {
             .append(true)
             .open(&log)
             .expect("log file");
-        let child = Command::new(bin(name))
-            .arg("--root")
-            .arg(root.path())
+        let child = daemon_command(name, root.path())
             .args(&opts.args)
-            .env_remove("MODVIRT_ROOT")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("LISTEN_FDS")
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -163,10 +166,7 @@ impl Daemon {
 
     /// Runs the real `virsh -c URI ARGS…`.
     pub fn virsh(&self, args: &[&str]) -> Output {
-        run(Command::new(require_tool("virsh"))
-            .arg("-c")
-            .arg(self.uri(false))
-            .args(args))
+        virsh_at(&self.uri(false), args)
     }
 
     /// Runs the real `virsh -r -c RO-URI ARGS…`.
@@ -180,10 +180,7 @@ impl Daemon {
 
     /// Runs the real `virt-admin -c ADMIN-URI ARGS…`.
     pub fn virt_admin(&self, args: &[&str]) -> Output {
-        run(Command::new(require_tool("virt-admin"))
-            .arg("-c")
-            .arg(self.admin_uri())
-            .args(args))
+        virt_admin_at(&self.admin_uri(), args)
     }
 
     /// What the daemon wrote to stderr so far.
@@ -197,17 +194,12 @@ impl Daemon {
 
     /// The exit status if the daemon has exited (reaps it).
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child.as_mut().and_then(exit_status)
     }
 
     /// Waits up to `timeout` for the daemon to exit by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let mut status = None;
-        wait_for(timeout, || {
-            status = self.exited();
-            status.is_some()
-        });
-        status
+        wait_for_exit(timeout, || self.exited())
     }
 
     /// Sends a signal to the daemon.
@@ -230,10 +222,7 @@ impl Daemon {
 
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
-            if c.try_wait().ok().flatten().is_none() {
-                let _ = c.kill();
-            }
-            let _ = c.wait();
+            kill_and_reap(&mut c);
         }
     }
 }
@@ -244,6 +233,45 @@ impl Drop for Daemon {
     }
 }
 
+/// The exit status if `child` has exited (reaps it).
+fn exit_status(child: &mut Child) -> Option<ExitStatus> {
+    child.try_wait().ok().flatten()
+}
+
+/// Polls `exited` every 10 ms until it gives an exit status or `timeout` passes.
+fn wait_for_exit(timeout: Duration, mut exited: impl FnMut() -> Option<ExitStatus>) -> Option<ExitStatus> {
+    let mut status = None;
+    wait_for(timeout, || {
+        status = exited();
+        status.is_some()
+    });
+    status
+}
+
+/// SIGKILLs `child` unless it has exited, and reaps it.
+fn kill_and_reap(child: &mut Child) {
+    if exit_status(child).is_none() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+}
+
+/// Runs the real `virsh -c URI ARGS…` (without `-r`: the client does not
+/// ask for a read-only connection, so only the daemon can refuse).
+pub fn virsh_at(uri: &str, args: &[&str]) -> Output {
+    run(Command::new(require_tool("virsh")).arg("-c").arg(uri).args(args))
+}
+
+/// Runs the real `virt-admin -c URI ARGS…`.
+pub fn virt_admin_at(uri: &str, args: &[&str]) -> Output {
+    run(Command::new(require_tool("virt-admin"))
+        .arg("-c")
+        .arg(uri)
+        .args(args))
+}
+
+/// Runs a client with the default-URI variables cleared and stdin from
+/// `/dev/null`, capturing its output.
 fn run(cmd: &mut Command) -> Output {
     cmd.env_remove("LIBVIRT_DEFAULT_URI")
         .env_remove("LIBVIRT_ADMIN_DEFAULT_URI")
@@ -274,6 +302,36 @@ pub fn err_stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The value of the first `key : value` line of `text` (`virt-admin`'s
+/// `srv-threadpool-info`, `srv-clients-info`, …), trimmed.
+pub fn field(text: &str, key: &str) -> Option<String> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim() == key)
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+/// Asserts that `text` contains `needle`, showing all of `text` if not.
+#[track_caller]
+pub fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
+}
+
+/// Waits (up to 5 s) for `needle` to appear in the daemon's log.
+pub fn assert_logged(d: &Daemon, needle: &str) {
+    let found = wait_for(Duration::from_secs(5), || d.stderr().contains(needle));
+    assert!(
+        found,
+        "no log line containing {needle:?}; daemon stderr:\n{}",
+        d.stderr()
+    );
+}
+
+/// How many lines of the daemon's log contain `needle`.
+pub fn count_logged(d: &Daemon, needle: &str) -> usize {
+    d.stderr().lines().filter(|l| l.contains(needle)).count()
+}
+
 /// Reads `/proc/PID/status` field `key` (e.g. `VmRSS`).
 pub fn proc_status(pid: i32, key: &str) -> Option<String> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -282,21 +340,40 @@ pub fn proc_status(pid: i32, key: &str) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
+/// A `/proc/PID/status` field in kB (e.g. `VmRSS`, `VmHWM`); panics if absent.
+pub fn proc_status_kib(pid: i32, key: &str) -> u64 {
+    let v = proc_status(pid, key).unwrap_or_else(|| panic!("{key} of pid {pid}"));
+    v.trim_end_matches("kB").trim().parse().expect("kB number")
+}
+
+/// Number of descriptors process `pid` has open (0 if it is gone).
+pub fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
 /// A `Command` for a workspace daemon binary on `root`, with the environment
 /// the harness always clears (inherited activation / notify / root
 /// variables) and stdin from `/dev/null`. For tests that need to run a
 /// daemon by hand (a second instance, `-d`, `NOTIFY_SOCKET`, …).
 pub fn daemon_command(name: &str, root: &Path) -> Command {
     let mut cmd = Command::new(bin(name));
-    cmd.arg("--root")
-        .arg(root)
-        .env_remove("MODVIRT_ROOT")
+    cmd.arg("--root").arg(root);
+    clear_daemon_env(&mut cmd);
+    cmd
+}
+
+/// Clears what a daemon would otherwise inherit from the test's
+/// environment (root, notify socket, socket-activation variables) and
+/// gives it stdin from `/dev/null`.
+pub fn clear_daemon_env(cmd: &mut Command) -> &mut Command {
+    cmd.env_remove("MODVIRT_ROOT")
         .env_remove("NOTIFY_SOCKET")
         .env_remove("LISTEN_FDS")
         .env_remove("LISTEN_PID")
         .env_remove("LISTEN_FDNAMES")
-        .stdin(Stdio::null());
-    cmd
+        .stdin(Stdio::null())
 }
 
 /// Runs `cmd` to completion, capturing stdout and stderr, but kills it and
@@ -320,14 +397,9 @@ pub fn output_within(cmd: &mut Command, timeout: Duration) -> Output {
     };
     let out = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
     let err = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let mut status = None;
-    wait_for(timeout, || {
-        status = child.try_wait().ok().flatten();
-        status.is_some()
-    });
+    let status = wait_for_exit(timeout, || exit_status(&mut child));
     let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
+        kill_and_reap(&mut child);
         panic!("{cmd:?} did not exit within {timeout:?}");
     };
     Output {
@@ -357,17 +429,12 @@ impl ChildGuard {
 
     /// The exit status if it has exited (reaps it).
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
+        exit_status(&mut self.child)
     }
 
     /// Waits up to `timeout` for it to exit by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let mut status = None;
-        wait_for(timeout, || {
-            status = self.exited();
-            status.is_some()
-        });
-        status
+        wait_for_exit(timeout, || self.exited())
     }
 
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
@@ -377,10 +444,7 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+        kill_and_reap(&mut self.child);
     }
 }
 
@@ -447,28 +511,20 @@ impl InteractiveVirsh {
 
     /// The exit status if it has exited (reaps it).
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
+        exit_status(&mut self.child)
     }
 
     /// Closes its stdin (end of input: virsh quits) and waits up to 10 s.
     pub fn close(&mut self) -> Option<ExitStatus> {
         self.stdin = None;
-        let mut status = None;
-        wait_for(Duration::from_secs(10), || {
-            status = self.exited();
-            status.is_some()
-        });
-        status
+        wait_for_exit(Duration::from_secs(10), || self.exited())
     }
 }
 
 impl Drop for InteractiveVirsh {
     fn drop(&mut self) {
         self.stdin = None;
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+        kill_and_reap(&mut self.child);
     }
 }
 

@@ -4,7 +4,10 @@
 //! `LISTEN_FDNAMES`), and `sd_notify` readiness on a `NOTIFY_SOCKET` the
 //! test binds itself.
 
-use modvirt_tests::{ChildGuard, bin, daemon_command, require_tool, wait_for};
+use modvirt_tests::{
+    ChildGuard, assert_contains, bin, clear_daemon_env, daemon_command, require_tool, temp_root, virsh_at,
+    virt_admin_at, wait_for,
+};
 use nix::sys::signal::Signal;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
@@ -14,6 +17,8 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 const NAMES: &str = "virtqemud.socket:virtqemud-ro.socket:virtqemud-admin.socket";
+/// The socket suffixes [`NAMES`] names, in its order.
+const ALL: [&str; 3] = ["sock", "sock-ro", "admin-sock"];
 
 /// `systemd-socket-activate` listening on some of virtqemud's sockets under
 /// a fresh root, with its (and later the daemon's) stderr in a file.
@@ -27,10 +32,7 @@ impl Activator {
     /// `suffixes`: which of `sock`, `sock-ro`, `admin-sock` to pass;
     /// `fdname`: the `--fdname=` value, if any.
     fn start(suffixes: &[&str], fdname: Option<&str>, daemon_args: &[&str]) -> Activator {
-        let root = tempfile::Builder::new()
-            .prefix("modvirt-e2e-act-")
-            .tempdir()
-            .expect("temp root");
+        let root = temp_root("modvirt-e2e-act-");
         let run = root.path().join("run/libvirt");
         std::fs::create_dir_all(&run).expect("run dir");
         let stderr = root.path().join("activate.stderr");
@@ -44,13 +46,8 @@ impl Activator {
         cmd.arg(bin("virtqemud"))
             .arg("--root")
             .arg(root.path())
-            .args(daemon_args)
-            .env_remove("MODVIRT_ROOT")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("LISTEN_FDS")
-            .env_remove("LISTEN_PID")
-            .env_remove("LISTEN_FDNAMES")
-            .stdin(Stdio::null())
+            .args(daemon_args);
+        clear_daemon_env(&mut cmd)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"));
         let a = Activator {
@@ -79,16 +76,13 @@ impl Activator {
         self.root.path().join(format!("run/libvirt/virtqemud-{suffix}"))
     }
 
+    /// `qemu:///system?socket=…` for one of the passed sockets.
+    fn uri(&self, suffix: &str) -> String {
+        format!("qemu:///system?socket={}", self.socket(suffix).display())
+    }
+
     fn virsh(&self, args: &[&str]) -> Output {
-        let uri = format!("qemu:///system?socket={}", self.socket("sock").display());
-        Command::new(require_tool("virsh"))
-            .arg("-c")
-            .arg(uri)
-            .args(args)
-            .env_remove("LIBVIRT_DEFAULT_URI")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run virsh")
+        virsh_at(&self.uri("sock"), args)
     }
 
     fn virt_admin(&self, args: &[&str]) -> Output {
@@ -96,14 +90,7 @@ impl Activator {
             "virtqemud:///system?socket={}",
             self.socket("admin-sock").display()
         );
-        Command::new(require_tool("virt-admin"))
-            .arg("-c")
-            .arg(uri)
-            .args(args)
-            .env_remove("LIBVIRT_ADMIN_DEFAULT_URI")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run virt-admin")
+        virt_admin_at(&uri, args)
     }
 
     /// The program currently running under the activator's pid.
@@ -125,12 +112,8 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn first_connection_execs_the_daemon() {
-    let mut a = Activator::start(
-        &["sock", "sock-ro", "admin-sock"],
-        Some(NAMES),
-        &["--timeout", "5"],
-    );
-    let sockets = ["sock", "sock-ro", "admin-sock"].map(|s| a.socket(s));
+    let mut a = Activator::start(&ALL, Some(NAMES), &["--timeout", "5"]);
+    let sockets = ALL.map(|s| a.socket(s));
     let modes: Vec<u32> = sockets.iter().map(|p| mode(p)).collect();
     // Nothing has connected: the daemon has not been exec'd yet.
     assert!(a.comm().starts_with("systemd-socket"), "{}", a.comm());
@@ -152,17 +135,10 @@ fn first_connection_execs_the_daemon() {
         text(&out.stdout),
         " Id   Name\n-----------------\n 0    virtqemud\n 1    admin\n\n"
     );
-    let uri_ro = format!("qemu:///system?socket={}", a.socket("sock-ro").display());
-    let out = Command::new(require_tool("virsh"))
-        .args(["-c", &uri_ro, "iface-begin"])
-        .env_remove("LIBVIRT_DEFAULT_URI")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run virsh");
-    assert!(
-        text(&out.stderr).contains("read only access prevents virInterfaceChangeBegin"),
-        "{}",
-        text(&out.stderr)
+    let out = virsh_at(&a.uri("sock-ro"), &["iface-begin"]);
+    assert_contains(
+        &text(&out.stderr),
+        "read only access prevents virInterfaceChangeBegin",
     );
 
     // Inherited sockets are neither chmod'ed nor removed by the daemon.
@@ -179,11 +155,7 @@ fn first_connection_execs_the_daemon() {
 
 #[test]
 fn idle_exit_after_activation_leaves_sockets() {
-    let mut a = Activator::start(
-        &["sock", "sock-ro", "admin-sock"],
-        Some(NAMES),
-        &["--timeout", "1"],
-    );
+    let mut a = Activator::start(&ALL, Some(NAMES), &["--timeout", "1"]);
     let out = a.virsh(&["uri"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let status = a.proc.wait_exit(Duration::from_secs(15));
@@ -208,35 +180,28 @@ fn wrong_fd_name_is_a_startup_error() {
     let mut a = Activator::start(&["sock"], Some("libvirtd.socket"), &["--timeout", "5"]);
     let out = a.virsh(&["hostname"]);
     assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("failed to connect to the hypervisor"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "failed to connect to the hypervisor");
     let status = a.proc.wait_exit(Duration::from_secs(10));
     assert!(status.is_some_and(|s| !s.success()), "{status:?}");
     let err = a.stderr();
-    assert!(
-        err.contains("unknown activation socket name 'libvirtd.socket'"),
-        "{err}"
-    );
-    assert!(
-        err.contains("virtqemud.socket, virtqemud-ro.socket, virtqemud-admin.socket"),
-        "{err}"
+    assert_contains(&err, "unknown activation socket name 'libvirtd.socket'");
+    assert_contains(
+        &err,
+        "virtqemud.socket, virtqemud-ro.socket, virtqemud-admin.socket",
     );
     assert!(!a.root.path().join("run/virtqemud.pid").exists());
 }
 
 #[test]
 fn missing_fd_names_is_a_startup_error() {
-    let mut a = Activator::start(&["sock", "sock-ro", "admin-sock"], None, &["--timeout", "5"]);
+    let mut a = Activator::start(&ALL, None, &["--timeout", "5"]);
     let out = a.virsh(&["hostname"]);
     assert!(!out.status.success());
     let status = a.proc.wait_exit(Duration::from_secs(10));
     assert!(status.is_some_and(|s| !s.success()), "{status:?}");
     let err = a.stderr();
-    assert!(err.contains("LISTEN_FDNAMES"), "{err}");
-    assert!(err.contains(&format!("--fdname={NAMES}")), "{err}");
+    assert_contains(&err, "LISTEN_FDNAMES");
+    assert_contains(&err, &format!("--fdname={NAMES}"));
 }
 
 /// Receives datagrams until one contains `want` (or 10 s pass).
@@ -258,10 +223,7 @@ fn recv_until(sock: &UnixDatagram, want: &str, seen: &mut Vec<String>) -> bool {
 
 #[test]
 fn sd_notify_ready_status_stopping() {
-    let root = tempfile::Builder::new()
-        .prefix("modvirt-e2e-notify-")
-        .tempdir()
-        .expect("temp root");
+    let root = temp_root("modvirt-e2e-notify-");
     let notify_path = root.path().join("notify");
     let sock = UnixDatagram::bind(&notify_path).expect("bind notify socket");
     sock.set_read_timeout(Some(Duration::from_millis(200)))
@@ -306,10 +268,7 @@ fn sd_notify_ready_status_stopping() {
 fn sd_notify_abstract_socket() {
     use std::os::linux::net::SocketAddrExt;
     use std::os::unix::net::SocketAddr;
-    let root = tempfile::Builder::new()
-        .prefix("modvirt-e2e-notify-")
-        .tempdir()
-        .expect("temp root");
+    let root = temp_root("modvirt-e2e-notify-");
     // systemd usually passes an abstract socket: NOTIFY_SOCKET=@name.
     let name = format!(
         "modvirt-e2e-notify-{}-{}",

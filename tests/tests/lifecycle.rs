@@ -3,14 +3,14 @@
 //! configuration file and its errors, `-V`, `-f` and `-d`.
 
 use modvirt_tests::{
-    ChildGuard, Daemon, DaemonOptions, PidGuard, daemon_command, ok_stdout, output_within, process_gone,
-    wait_for,
+    ChildGuard, Daemon, DaemonOptions, InteractiveVirsh, PidGuard, assert_contains, daemon_command, field,
+    ok_stdout, output_within, process_gone, require_tool, temp_root, wait_for,
 };
 use nix::sys::signal::Signal;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
-use std::process::Stdio;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn opts(args: &[&str]) -> DaemonOptions {
@@ -25,13 +25,6 @@ fn with_config(conf: &str) -> DaemonOptions {
         config: Some(conf.to_owned()),
         ..DaemonOptions::default()
     }
-}
-
-fn field(text: &str, key: &str) -> Option<String> {
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim() == key)
-        .map(|(_, v)| v.trim().to_owned())
 }
 
 fn threadpool(d: &Daemon) -> String {
@@ -50,18 +43,84 @@ fn mode(p: &Path) -> u32 {
         & 0o7777
 }
 
+/// Waits (up to 20 s) for `d` to exit with code 0 on its idle timeout, and
+/// checks that this took (about) the 2 s timeout from `since`, not less.
+fn assert_idle_exit(d: &mut Daemon, since: Instant) {
+    let status = d.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", d.stderr());
+    assert!(
+        since.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        since.elapsed()
+    );
+}
+
+/// Starts an interactive virsh and waits until the daemon counts it as
+/// its one client.
+fn connected_virsh(d: &Daemon) -> InteractiveVirsh {
+    let v = d.interactive_virsh(false);
+    let connected = wait_for(Duration::from_secs(10), || {
+        let out = d.virt_admin(&["srv-clients-info", "virtqemud"]);
+        field(&text(&out.stdout), "nclients").as_deref() == Some("1")
+    });
+    assert!(connected, "virsh did not connect: {}", v.stderr());
+    v
+}
+
+/// A root with an empty `run/libvirt` directory, returned with it.
+fn root_with_run_dir() -> (tempfile::TempDir, PathBuf) {
+    let root = temp_root("modvirt-e2e-");
+    let run = root.path().join("run/libvirt");
+    std::fs::create_dir_all(&run).expect("run dir");
+    (root, run)
+}
+
+/// The pid in `pid_file`, which must exist (`why` says why it should).
+fn read_pid_file(pid_file: &Path, why: &str) -> i32 {
+    std::fs::read_to_string(pid_file)
+        .expect(why)
+        .trim()
+        .parse()
+        .expect("pid")
+}
+
+/// `virt-admin ARGS…` stdout (asserting success) against the daemon that
+/// `-d` detached under `root`.
+fn detached_admin(root: &Path, args: &[&str]) -> String {
+    let uri = format!(
+        "virtqemud:///system?socket={}",
+        root.join("run/libvirt/virtqemud-admin-sock").display()
+    );
+    ok_stdout(&output_within(
+        Command::new(require_tool("virt-admin"))
+            .args(["-c", &uri])
+            .args(args),
+        Duration::from_secs(10),
+    ))
+}
+
+/// SIGTERMs the detached daemon `pid`: it must be gone within 10 s and its
+/// `pid_file` within 5 s more.
+fn terminate_detached(pid: i32, pid_file: &Path) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+    assert!(
+        wait_for(Duration::from_secs(10), || process_gone(pid)),
+        "still running"
+    );
+    assert!(wait_for(Duration::from_secs(5), || !pid_file.exists()));
+}
+
+/// Runs a daemon command (e.g. with `-d` or `-V`) that must return within 10 s.
+fn output_10s(cmd: &mut Command) -> Output {
+    output_within(cmd, Duration::from_secs(10))
+}
+
 #[test]
 fn idle_timeout_exits_without_clients() {
     let started = Instant::now();
     let mut d = Daemon::start("virtqemud", opts(&["--timeout", "2"]));
-    let status = d.wait_exit(Duration::from_secs(20));
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", d.stderr());
     // Not at once: only after (about) the timeout.
-    assert!(
-        started.elapsed() >= Duration::from_millis(1500),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_idle_exit(&mut d, started);
     assert!(!d.socket("sock").exists());
     assert!(!d.root.path().join("run/virtqemud.pid").exists());
 }
@@ -69,12 +128,7 @@ fn idle_timeout_exits_without_clients() {
 #[test]
 fn idle_timeout_waits_for_the_last_client() {
     let mut d = Daemon::start("virtqemud", opts(&["--timeout", "2"]));
-    let mut v = d.interactive_virsh(false);
-    let connected = wait_for(Duration::from_secs(10), || {
-        let out = d.virt_admin(&["srv-clients-info", "virtqemud"]);
-        field(&text(&out.stdout), "nclients").as_deref() == Some("1")
-    });
-    assert!(connected, "virsh did not connect: {}", v.stderr());
+    let mut v = connected_virsh(&d);
     // Well past the timeout, the connected client keeps the daemon up.
     std::thread::sleep(Duration::from_secs(4));
     assert!(
@@ -85,14 +139,8 @@ fn idle_timeout_waits_for_the_last_client() {
     v.send("hostname");
     let left = Instant::now();
     assert!(v.close().is_some(), "virsh did not quit");
-    let status = d.wait_exit(Duration::from_secs(20));
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", d.stderr());
     // The countdown restarted when the client left.
-    assert!(
-        left.elapsed() >= Duration::from_millis(1500),
-        "{:?}",
-        left.elapsed()
-    );
+    assert_idle_exit(&mut d, left);
 }
 
 #[test]
@@ -119,10 +167,7 @@ fn sigterm_as_soon_as_it_serves_is_clean() {
     // at that moment (systemctl stop right after activation) must go
     // through the clean shutdown, not the default action of the signal.
     for _ in 0..40 {
-        let root = tempfile::Builder::new()
-            .prefix("modvirt-e2e-")
-            .tempdir()
-            .expect("temp root");
+        let root = temp_root("modvirt-e2e-");
         let mut cmd = daemon_command("virtqemud", root.path());
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         let mut d = ChildGuard::spawn(&mut cmd);
@@ -151,13 +196,10 @@ fn sigint_stops_cleanly_too() {
 #[test]
 fn second_instance_refused_first_keeps_serving() {
     let mut d = Daemon::start("virtqemud", DaemonOptions::default());
-    let out = output_within(
-        &mut daemon_command("virtqemud", d.root.path()),
-        Duration::from_secs(10),
-    );
+    let out = output_10s(&mut daemon_command("virtqemud", d.root.path()));
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("already running"), "{err}");
+    assert_contains(&err, "already running");
     assert!(err.contains(&d.pid().to_string()), "names the running pid: {err}");
     // The first one still owns everything.
     assert!(d.exited().is_none());
@@ -169,12 +211,7 @@ fn second_instance_refused_first_keeps_serving() {
 
 #[test]
 fn stale_socket_is_replaced() {
-    let root = tempfile::Builder::new()
-        .prefix("modvirt-e2e-")
-        .tempdir()
-        .expect("temp root");
-    let run = root.path().join("run/libvirt");
-    std::fs::create_dir_all(&run).expect("run dir");
+    let (root, run) = root_with_run_dir();
     drop(UnixListener::bind(run.join("virtqemud-sock")).expect("bind"));
     assert!(
         run.join("virtqemud-sock").exists(),
@@ -188,12 +225,7 @@ fn stale_socket_is_replaced() {
 
 #[test]
 fn live_socket_of_someone_else_is_not_taken() {
-    let root = tempfile::Builder::new()
-        .prefix("modvirt-e2e-")
-        .tempdir()
-        .expect("temp root");
-    let run = root.path().join("run/libvirt");
-    std::fs::create_dir_all(&run).expect("run dir");
+    let (root, run) = root_with_run_dir();
     let _other = UnixListener::bind(run.join("virtqemud-sock")).expect("bind");
     let mut d = Daemon::start_in(
         "virtqemud",
@@ -228,28 +260,28 @@ fn failing_config(conf: &str) -> String {
     assert!(!d.socket("sock").exists(), "no socket on a config error");
     let conf_path = d.root.path().join("etc/libvirt/virtqemud.conf");
     let err = d.stderr();
-    assert!(err.contains(&conf_path.display().to_string()), "{err}");
+    assert_contains(&err, &conf_path.display().to_string());
     err
 }
 
 #[test]
 fn bad_config_value_names_file_and_line() {
     let err = failing_config("# comment\nmin_workers = 2\nmax_workers = \"x\"\n");
-    assert!(err.contains("virtqemud.conf:3:"), "{err}");
-    assert!(err.contains("max_workers"), "{err}");
+    assert_contains(&err, "virtqemud.conf:3:");
+    assert_contains(&err, "max_workers");
 }
 
 #[test]
 fn config_syntax_error_names_file_and_line() {
     let err = failing_config("min_workers = 2\n\nmax_workers = = 4\n");
-    assert!(err.contains("virtqemud.conf:3:"), "{err}");
-    assert!(err.contains("syntax error"), "{err}");
+    assert_contains(&err, "virtqemud.conf:3:");
+    assert_contains(&err, "syntax error");
 }
 
 #[test]
 fn config_min_above_max_is_refused() {
     let err = failing_config("min_workers = 9\nmax_workers = 4\n");
-    assert!(err.contains("min_workers (9)"), "{err}");
+    assert_contains(&err, "min_workers (9)");
 }
 
 #[test]
@@ -287,49 +319,33 @@ fn config_file_sets_thread_pool_and_sighup_reloads() {
 #[test]
 fn version_flag() {
     let root = tempfile::tempdir().expect("temp dir");
-    let out = output_within(
-        daemon_command("virtqemud", root.path()).arg("-V"),
-        Duration::from_secs(10),
-    );
+    let out = output_10s(daemon_command("virtqemud", root.path()).arg("-V"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v = text(&out.stdout);
     assert!(v.starts_with("virtqemud "), "{v}");
-    assert!(v.contains("9.0.0"), "{v}");
+    assert_contains(&v, "9.0.0");
     assert!(!root.path().join("run").exists(), "-V starts nothing");
 }
 
 #[test]
 fn missing_explicit_config_fails() {
     let root = tempfile::tempdir().expect("temp dir");
-    let out = output_within(
-        daemon_command("virtqemud", root.path()).args(["-f", "/nonexistent"]),
-        Duration::from_secs(10),
-    );
+    let out = output_10s(daemon_command("virtqemud", root.path()).args(["-f", "/nonexistent"]));
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("/nonexistent"), "{err}");
-    assert!(err.contains("No such file or directory"), "{err}");
+    assert_contains(&err, "/nonexistent");
+    assert_contains(&err, "No such file or directory");
     assert!(!root.path().join("run/libvirt/virtqemud-sock").exists());
 }
 
 #[test]
 fn daemonize_detaches_and_logs_to_file() {
-    let root = tempfile::Builder::new()
-        .prefix("modvirt-e2e-")
-        .tempdir()
-        .expect("temp root");
+    let root = temp_root("modvirt-e2e-");
     let pid_file = root.path().join("run/virtqemud.pid");
-    let out = output_within(
-        daemon_command("virtqemud", root.path()).arg("-d"),
-        Duration::from_secs(10),
-    );
+    let out = output_10s(daemon_command("virtqemud", root.path()).arg("-d"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     // The launcher returns only once the daemon serves.
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .expect("pid file written before -d returns")
-        .trim()
-        .parse()
-        .expect("pid");
+    let pid = read_pid_file(&pid_file, "pid file written before -d returns");
     let guard = PidGuard(pid);
     assert!(!process_gone(pid), "daemon {pid} not running");
     assert_ne!(
@@ -338,31 +354,14 @@ fn daemonize_detaches_and_logs_to_file() {
         "detached from the test"
     );
 
-    let admin_uri = format!(
-        "virtqemud:///system?socket={}",
-        root.path().join("run/libvirt/virtqemud-admin-sock").display()
-    );
-    let out = output_within(
-        std::process::Command::new(modvirt_tests::require_tool("virt-admin")).args([
-            "-c",
-            &admin_uri,
-            "daemon-log-outputs",
-        ]),
-        Duration::from_secs(10),
-    );
     let log = root.path().join("var/log/libvirt/virtqemud.log");
     assert_eq!(
-        ok_stdout(&out),
+        detached_admin(root.path(), &["daemon-log-outputs"]),
         format!(" Logging outputs: 3:file:{}\n\n", log.display())
     );
     assert!(log.exists());
 
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
-    assert!(
-        wait_for(Duration::from_secs(10), || process_gone(pid)),
-        "still running"
-    );
-    assert!(wait_for(Duration::from_secs(5), || !pid_file.exists()));
+    terminate_detached(pid, &pid_file);
     assert!(!root.path().join("run/libvirt/virtqemud-sock").exists());
     drop(guard);
 }
@@ -370,16 +369,9 @@ fn daemonize_detaches_and_logs_to_file() {
 #[test]
 fn daemonize_reports_startup_failure() {
     let mut d = Daemon::start("virtqemud", DaemonOptions::default());
-    let out = output_within(
-        daemon_command("virtqemud", d.root.path()).arg("-d"),
-        Duration::from_secs(10),
-    );
+    let out = output_10s(daemon_command("virtqemud", d.root.path()).arg("-d"));
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("already running"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "already running");
     assert!(d.exited().is_none());
 }
 
@@ -387,36 +379,21 @@ fn daemonize_reports_startup_failure() {
 fn daemonize_with_relative_paths() {
     // `-d` changes directory to `/`: paths given relative to the caller's
     // directory must still mean what they meant there.
-    let root = tempfile::Builder::new()
-        .prefix("modvirt-e2e-")
-        .tempdir()
-        .expect("temp root");
+    let root = temp_root("modvirt-e2e-");
     let conf = root.path().join("my.conf");
     std::fs::write(&conf, "min_workers = 3\nmax_workers = 5\n").expect("config");
     let mut cmd = daemon_command("virtqemud", Path::new("."));
     cmd.current_dir(root.path())
         .args(["-f", "my.conf", "-p", "my.pid", "-d"]);
-    let out = output_within(&mut cmd, Duration::from_secs(10));
+    let out = output_10s(&mut cmd);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let pid_file = root.path().join("my.pid");
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .expect("pid file where -p said, relative to the caller's directory")
-        .trim()
-        .parse()
-        .expect("pid");
+    let pid = read_pid_file(
+        &pid_file,
+        "pid file where -p said, relative to the caller's directory",
+    );
     let _guard = PidGuard(pid);
-    let admin = |args: &[&str]| {
-        let uri = format!(
-            "virtqemud:///system?socket={}",
-            root.path().join("run/libvirt/virtqemud-admin-sock").display()
-        );
-        ok_stdout(&output_within(
-            std::process::Command::new(modvirt_tests::require_tool("virt-admin"))
-                .args(["-c", &uri])
-                .args(args),
-            Duration::from_secs(10),
-        ))
-    };
+    let admin = |args: &[&str]| detached_admin(root.path(), args);
     let info = admin(&["srv-threadpool-info", "virtqemud"]);
     assert_eq!(field(&info, "maxWorkers").as_deref(), Some("5"), "{info}");
     // SIGHUP re-reads the same (relative) -f file.
@@ -429,9 +406,7 @@ fn daemonize_with_relative_paths() {
     });
     let log = std::fs::read_to_string(root.path().join("var/log/libvirt/virtqemud.log")).unwrap_or_default();
     assert!(reloaded, "{info}\n{log}");
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
-    assert!(wait_for(Duration::from_secs(10), || process_gone(pid)));
-    assert!(wait_for(Duration::from_secs(5), || !pid_file.exists()));
+    terminate_detached(pid, &pid_file);
     assert!(
         !root.path().join("run/virtqemud.pid").exists(),
         "-p replaces the default"
@@ -455,12 +430,7 @@ fn restart_after_kill_9_replaces_stale_files() {
 #[test]
 fn sigterm_with_a_client_connected() {
     let mut d = Daemon::start("virtqemud", DaemonOptions::default());
-    let mut v = d.interactive_virsh(false);
-    let connected = wait_for(Duration::from_secs(10), || {
-        let out = d.virt_admin(&["srv-clients-info", "virtqemud"]);
-        field(&text(&out.stdout), "nclients").as_deref() == Some("1")
-    });
-    assert!(connected, "{}", v.stderr());
+    let mut v = connected_virsh(&d);
     let status = d.stop();
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", d.stderr());
     assert!(!d.socket("sock").exists());

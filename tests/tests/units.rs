@@ -1,7 +1,7 @@
 //! The systemd units in `systemd/` pass `systemd-analyze verify` with no
 //! warning, and say what the daemon expects (socket names, paths, modes).
 
-use modvirt_tests::{bin, require_tool};
+use modvirt_tests::{assert_contains, bin, require_tool};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -54,9 +54,9 @@ fn verify_catches_broken_units() {
     // The check above can fail: a missing binary and a bad setting are reported.
     let (ok, stderr) = verify(Path::new("/nonexistent/virtqemud"), |t| t);
     assert!(!ok, "a missing ExecStart binary must fail verification");
-    assert!(stderr.contains("/nonexistent/virtqemud"), "{stderr}");
+    assert_contains(&stderr, "/nonexistent/virtqemud");
     let (_, stderr) = verify(&bin("virtqemud"), |t| t.replace("Type=notify", "Type=bogus"));
-    assert!(stderr.contains("bogus"), "{stderr}");
+    assert_contains(&stderr, "bogus");
 }
 
 fn setting(unit: &str, key: &str) -> Vec<String> {

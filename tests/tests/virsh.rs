@@ -4,7 +4,7 @@
 //! expected texts are those real libvirt prints (see
 //! `shared/reference/libvirt-9.0/traces/`).
 
-use modvirt_tests::{Daemon, DaemonOptions, err_stderr, ok_stdout, require_tool};
+use modvirt_tests::{Daemon, DaemonOptions, assert_contains, err_stderr, ok_stdout, require_tool, virsh_at};
 use std::process::Command;
 
 fn start() -> Daemon {
@@ -83,19 +83,6 @@ fn read_only_socket_serves_read_calls() {
     assert_eq!(ok_stdout(&d.virsh_ro(&["uri"])), format!("{}\n\n", d.uri(true)));
 }
 
-/// `virsh -c URI ARGS…` without `-r`: the client does not ask for a
-/// read-only connection, so only the daemon can refuse.
-fn virsh_plain(uri: &str, args: &[&str]) -> std::process::Output {
-    Command::new(require_tool("virsh"))
-        .arg("-c")
-        .arg(uri)
-        .args(args)
-        .env_remove("LIBVIRT_DEFAULT_URI")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run virsh")
-}
-
 #[test]
 fn read_only_connection_refuses_define() {
     let d = start();
@@ -116,29 +103,29 @@ fn read_only_socket_refuses_state_changes_itself() {
     let ro = d.uri(true);
     // No -r: the client sends the calls, the daemon refuses them because
     // they came in on the read-only socket.
-    let out = virsh_plain(&ro, &["iface-begin"]);
+    let out = virsh_at(&ro, &["iface-begin"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         err_stderr(&out),
         "error: Failed to begin network config change transaction\n\
          error: operation forbidden: read only access prevents virInterfaceChangeBegin\n"
     );
-    let err = err_stderr(&virsh_plain(&ro, &["nodesuspend", "mem", "60"]));
-    assert!(
-        err.contains("operation forbidden: read only access prevents virNodeSuspendForDuration"),
-        "{err}"
+    let err = err_stderr(&virsh_at(&ro, &["nodesuspend", "mem", "60"]));
+    assert_contains(
+        &err,
+        "operation forbidden: read only access prevents virNodeSuspendForDuration",
     );
     // Read calls still work on that connection.
     assert_eq!(
-        ok_stdout(&virsh_plain(&ro, &["hostname"])),
+        ok_stdout(&virsh_at(&ro, &["hostname"])),
         format!("{}\n\n", hostname())
     );
     // On the read-write socket the same call passes the permission check
     // and reaches the (not yet implemented) driver.
     let err = err_stderr(&d.virsh(&["iface-begin"]));
-    assert!(
-        err.contains("this function is not supported by the connection driver: virInterfaceChangeBegin"),
-        "{err}"
+    assert_contains(
+        &err,
+        "this function is not supported by the connection driver: virInterfaceChangeBegin",
     );
 }
 
@@ -148,15 +135,15 @@ fn read_only_socket_names_the_api_as_libvirt_does() {
     let xml = write_domain_xml(&d);
     // libvirt's public API is virDomainDefineXML (not ...Xml): the daemon's
     // refusal must name it as libvirt's own check does.
-    let err = err_stderr(&virsh_plain(&d.uri(true), &["define", &xml]));
-    assert!(
-        err.contains("operation forbidden: read only access prevents virDomainDefineXML\n"),
-        "{err}"
+    let err = err_stderr(&virsh_at(&d.uri(true), &["define", &xml]));
+    assert_contains(
+        &err,
+        "operation forbidden: read only access prevents virDomainDefineXML\n",
     );
     let err = err_stderr(&d.virsh(&["define", &xml]));
-    assert!(
-        err.contains("this function is not supported by the connection driver: virDomainDefineXML\n"),
-        "{err}"
+    assert_contains(
+        &err,
+        "this function is not supported by the connection driver: virDomainDefineXML\n",
     );
 }
 
@@ -178,7 +165,7 @@ fn unimplemented_call_is_not_supported() {
 fn uri_of_another_driver_is_refused() {
     let d = start();
     let uri = format!("network:///system?socket={}", d.socket("sock").display());
-    let out = virsh_plain(&uri, &["hostname"]);
+    let out = virsh_at(&uri, &["hostname"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         err_stderr(&out),
@@ -191,11 +178,8 @@ fn uri_of_another_driver_is_refused() {
 fn session_uri_on_system_daemon_is_refused() {
     let d = start();
     let uri = format!("qemu:///session?socket={}", d.socket("sock").display());
-    let out = virsh_plain(&uri, &["hostname"]);
+    let out = virsh_at(&uri, &["hostname"]);
     let err = err_stderr(&out);
     // libvirt's qemuConnectOpen wording for a system daemon.
-    assert!(
-        err.contains("unexpected QEMU URI path '/session', try qemu:///system"),
-        "{err}"
-    );
+    assert_contains(&err, "unexpected QEMU URI path '/session', try qemu:///system");
 }

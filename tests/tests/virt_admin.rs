@@ -4,7 +4,9 @@
 //! texts are compared with what real libvirt prints (see
 //! `shared/reference/libvirt-9.0/traces/`).
 
-use modvirt_tests::{Daemon, DaemonOptions, InteractiveVirsh, err_stderr, ok_stdout, wait_for};
+use modvirt_tests::{
+    Daemon, DaemonOptions, InteractiveVirsh, assert_contains, err_stderr, field, ok_stdout, wait_for,
+};
 use std::time::Duration;
 
 fn start() -> Daemon {
@@ -22,10 +24,6 @@ fn fields(text: &str) -> Vec<(String, String)> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect()
-}
-
-fn field(text: &str, key: &str) -> Option<String> {
-    fields(text).into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
 fn threadpool(d: &Daemon, server: &str) -> String {
@@ -232,7 +230,7 @@ fn clients_list_info_and_disconnect() {
         .expect("current user")
         .name;
     assert_eq!(field(&info, "id"), Some(rw_id.to_string()));
-    assert!(info.contains("connection_time: "), "{info}");
+    assert_contains(&info, "connection_time: ");
     assert_eq!(field(&info, "transport").as_deref(), Some("unix"));
     assert_eq!(field(&info, "readonly").as_deref(), Some("no"));
     assert_eq!(field(&info, "unix_user_id"), Some(uid.to_string()));
@@ -281,15 +279,9 @@ fn unknown_server_and_client() {
         "error: Server not found: No server named 'nosuch'\n"
     );
     let err = err_stderr(&d.virt_admin(&["srv-clients-list", "nosuch"]));
-    assert!(
-        err.contains("Server not found: No server named 'nosuch'"),
-        "{err}"
-    );
+    assert_contains(&err, "Server not found: No server named 'nosuch'");
     let err = err_stderr(&d.virt_admin(&["srv-clients-info", "nosuch"]));
-    assert!(
-        err.contains("Server not found: No server named 'nosuch'"),
-        "{err}"
-    );
+    assert_contains(&err, "Server not found: No server named 'nosuch'");
 }
 
 #[test]
@@ -304,11 +296,11 @@ fn client_limit_suspends_accepting_and_restores() {
 
     // A maximum below the unauthenticated maximum is refused, and changes nothing.
     let err = err_stderr(&d.virt_admin(&["srv-clients-set", "virtqemud", "--max-clients", "1"]));
-    assert!(
-        err.contains("Unable to change server's client-related configuration limits"),
-        "{err}"
+    assert_contains(
+        &err,
+        "Unable to change server's client-related configuration limits",
     );
-    assert!(err.contains("The overall maximum number of clients (1)"), "{err}");
+    assert_contains(&err, "The overall maximum number of clients (1)");
     assert_eq!(
         field(&admin(&d, &["srv-clients-info", "virtqemud"]), "nclients_max").as_deref(),
         Some("5000")
@@ -390,7 +382,7 @@ fn log_filters_read_and_set() {
         " Logging filters: 1:rpc 3:daemon\n\n"
     );
     let err = err_stderr(&d.virt_admin(&["daemon-log-filters", "--filters", "9:rpc"]));
-    assert!(err.contains("Invalid log filter '9:rpc'"), "{err}");
+    assert_contains(&err, "Invalid log filter '9:rpc'");
     assert_eq!(
         admin(&d, &["daemon-log-filters"]),
         " Logging filters: 1:rpc 3:daemon\n\n",
@@ -433,11 +425,11 @@ fn log_outputs_really_change_logging() {
     );
 
     let err = err_stderr(&d.virt_admin(&["daemon-log-outputs", "--outputs", "1:bogus"]));
-    assert!(err.contains("Unable to change daemon logging settings"), "{err}");
-    assert!(err.contains("Invalid log output '1:bogus'"), "{err}");
+    assert_contains(&err, "Unable to change daemon logging settings");
+    assert_contains(&err, "Invalid log output '1:bogus'");
     let missing = format!("1:file:{}", d.root.path().join("nodir/x.log").display());
     let err = err_stderr(&d.virt_admin(&["daemon-log-outputs", "--outputs", &missing]));
-    assert!(err.contains("cannot open log file"), "{err}");
+    assert_contains(&err, "cannot open log file");
     assert_eq!(
         admin(&d, &["daemon-log-outputs"]),
         format!(" Logging outputs: {spec}\n\n"),

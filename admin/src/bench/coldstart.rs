@@ -333,20 +333,25 @@ mod tests {
         }
     }
 
+    /// One cold start of `argv` on a socket in a fresh directory, with
+    /// [`cfg`] changed by `adjust`; it must fail.
+    fn failed_run(argv: &[&str], adjust: impl FnOnce(&mut ColdStartConfig)) -> ColdStartError {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg(argv, dir.path().join("s"));
+        adjust(&mut c);
+        run(&c, |_, _| {}).unwrap_err()
+    }
+
     #[test]
     fn daemon_that_exits_early_is_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = run(&cfg(&["true"], dir.path().join("s")), |_, _| {}).unwrap_err();
+        let e = failed_run(&["true"], |_| {});
         assert!(matches!(e, ColdStartError::Exited { .. }), "{e}");
     }
 
     #[test]
     fn daemon_that_never_listens_times_out_and_is_killed() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = cfg(&["sleep", "30"], dir.path().join("s"));
-        c.timeout = Duration::from_millis(50);
         let t = Instant::now();
-        let e = run(&c, |_, _| {}).unwrap_err();
+        let e = failed_run(&["sleep", "30"], |c| c.timeout = Duration::from_millis(50));
         assert!(matches!(e, ColdStartError::Timeout { .. }), "{e}");
         assert!(
             t.elapsed() < Duration::from_secs(5),
@@ -356,8 +361,7 @@ mod tests {
 
     #[test]
     fn missing_program_is_a_spawn_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = run(&cfg(&["/nonexistent/daemon"], dir.path().join("s")), |_, _| {}).unwrap_err();
+        let e = failed_run(&["/nonexistent/daemon"], |_| {});
         assert!(matches!(e, ColdStartError::Spawn { .. }), "{e}");
     }
 

@@ -139,7 +139,7 @@ pub fn serve_connection(mut stream: UnixStream) -> Result<(), ClientError> {
 mod tests {
     use super::*;
     use crate::client::{Client, remote_proc};
-    use modvirt_wire::program::{REMOTE_PROGRAM, REMOTE_VERSION};
+    use modvirt_wire::program::REMOTE_PROGRAM;
 
     #[test]
     fn answers_calls_with_36_byte_replies() {
@@ -147,15 +147,7 @@ mod tests {
         let server = thread::spawn(move || serve_connection(b));
         let mut client = Client::from_stream(a);
         for _ in 0..3 {
-            let v: u64 = client
-                .call(
-                    REMOTE_PROGRAM,
-                    REMOTE_VERSION,
-                    remote_proc::CONNECT_GET_LIB_VERSION,
-                    &(),
-                )
-                .unwrap();
-            assert_eq!(v, REPLY_VALUE);
+            assert_eq!(client.remote_lib_version().unwrap(), REPLY_VALUE);
         }
         // Another procedure: the header is re-encoded, the serial follows.
         let p = client

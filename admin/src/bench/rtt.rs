@@ -10,8 +10,7 @@
 //! nanoseconds) for percentiles.
 
 use super::Summary;
-use crate::client::{Client, ClientError, remote_proc};
-use modvirt_wire::program::{REMOTE_PROGRAM, REMOTE_VERSION};
+use crate::client::{Client, ClientError};
 use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -96,16 +95,6 @@ impl Latency {
     }
 }
 
-/// One call of the measured loop.
-fn lib_version(client: &mut Client) -> Result<u64, ClientError> {
-    client.call(
-        REMOTE_PROGRAM,
-        REMOTE_VERSION,
-        remote_proc::CONNECT_GET_LIB_VERSION,
-        &(),
-    )
-}
-
 /// Connects one client, opens it as the mode says, and checks one call.
 fn setup(cfg: &RttConfig) -> Result<Client, ClientError> {
     let mut c = Client::connect(&cfg.socket)?;
@@ -113,7 +102,7 @@ fn setup(cfg: &RttConfig) -> Result<Client, ClientError> {
     if let Mode::Remote { uri } = &cfg.mode {
         c.remote_open(uri)?;
     }
-    lib_version(&mut c)?;
+    c.remote_lib_version()?;
     Ok(c)
 }
 
@@ -191,7 +180,9 @@ fn measure(
     let mut calls = 0u64;
     let mut before = t0;
     loop {
-        lib_version(&mut client).map_err(|source| RttError::Call { conn, calls, source })?;
+        client
+            .remote_lib_version()
+            .map_err(|source| RttError::Call { conn, calls, source })?;
         calls += 1;
         let after = Instant::now();
         if after >= until {

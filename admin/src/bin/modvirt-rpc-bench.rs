@@ -13,8 +13,7 @@ use modvirt_admin::bench::echo::EchoServer;
 use modvirt_admin::bench::ms;
 use modvirt_admin::bench::procstat::ProcStatus;
 use modvirt_admin::bench::rtt::{self, Mode, RttConfig};
-use modvirt_admin::client::{Client, remote_proc};
-use modvirt_wire::program::{REMOTE_PROGRAM, REMOTE_VERSION};
+use modvirt_admin::client::Client;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -157,6 +156,13 @@ impl Out {
             Format::Text => println!("{label:<28} {value:.2}"),
         }
     }
+
+    /// [`f`](Self::f) for each `(key, label, value)`, in order.
+    fn fs(&self, rows: &[(&str, &str, f64)]) {
+        for &(key, label, value) in rows {
+            self.f(key, label, value);
+        }
+    }
 }
 
 fn main() -> Result<()> {
@@ -189,23 +195,25 @@ fn main() -> Result<()> {
             .with_context(|| format!("round trips against {}", socket.display()))?;
             out.val("rtt_conns", "connections", r.conns);
             out.val("rtt_calls", "calls in window", r.calls);
-            out.f("rtt_seconds", "window (s)", r.window.as_secs_f64());
-            out.f("rtt_calls_per_sec", "calls/s (all conns)", r.calls_per_sec);
-            out.f("rtt_us_per_call", "µs per call (wall/calls)", r.us_per_call);
-            out.f("rtt_lat_p50_us", "latency p50 (µs)", r.latency_us.p50);
-            out.f("rtt_lat_p90_us", "latency p90 (µs)", r.latency_us.p90);
-            out.f("rtt_lat_p99_us", "latency p99 (µs)", r.latency_us.p99);
-            out.f("rtt_lat_max_us", "latency max (µs)", r.latency_us.max);
-            out.f(
-                "rtt_conn_min_calls_per_sec",
-                "slowest conn calls/s",
-                r.per_conn.min,
-            );
-            out.f(
-                "rtt_conn_max_calls_per_sec",
-                "fastest conn calls/s",
-                r.per_conn.max,
-            );
+            out.fs(&[
+                ("rtt_seconds", "window (s)", r.window.as_secs_f64()),
+                ("rtt_calls_per_sec", "calls/s (all conns)", r.calls_per_sec),
+                ("rtt_us_per_call", "µs per call (wall/calls)", r.us_per_call),
+                ("rtt_lat_p50_us", "latency p50 (µs)", r.latency_us.p50),
+                ("rtt_lat_p90_us", "latency p90 (µs)", r.latency_us.p90),
+                ("rtt_lat_p99_us", "latency p99 (µs)", r.latency_us.p99),
+                ("rtt_lat_max_us", "latency max (µs)", r.latency_us.max),
+                (
+                    "rtt_conn_min_calls_per_sec",
+                    "slowest conn calls/s",
+                    r.per_conn.min,
+                ),
+                (
+                    "rtt_conn_max_calls_per_sec",
+                    "fastest conn calls/s",
+                    r.per_conn.max,
+                ),
+            ]);
         }
         Cmd::Coldstart {
             socket,
@@ -252,23 +260,25 @@ fn main() -> Result<()> {
             })
             .with_context(|| format!("cold start of {}", cfg.argv.join(" ")))?;
             out.val("coldstart_runs", "runs", r.answered_ms.n);
-            out.f("coldstart_ms_min", "cold start min (ms)", r.answered_ms.min);
-            out.f(
-                "coldstart_ms_median",
-                "cold start median (ms)",
-                r.answered_ms.median,
-            );
-            out.f("coldstart_ms_max", "cold start max (ms)", r.answered_ms.max);
-            out.f(
-                "connect_ms_median",
-                "socket accepts, median (ms)",
-                r.connected_ms.median,
-            );
-            out.f(
-                "stop_ms_median",
-                "SIGTERM → exit, median (ms)",
-                r.stopped_ms.median,
-            );
+            out.fs(&[
+                ("coldstart_ms_min", "cold start min (ms)", r.answered_ms.min),
+                (
+                    "coldstart_ms_median",
+                    "cold start median (ms)",
+                    r.answered_ms.median,
+                ),
+                ("coldstart_ms_max", "cold start max (ms)", r.answered_ms.max),
+                (
+                    "connect_ms_median",
+                    "socket accepts, median (ms)",
+                    r.connected_ms.median,
+                ),
+                (
+                    "stop_ms_median",
+                    "SIGTERM → exit, median (ms)",
+                    r.stopped_ms.median,
+                ),
+            ]);
         }
         Cmd::Mem {
             pid,
@@ -301,12 +311,7 @@ fn one_client(socket: &std::path::Path, mode: &Mode) -> Result<()> {
     if let Mode::Remote { uri } = mode {
         c.remote_open(uri)?;
     }
-    let _: u64 = c.call(
-        REMOTE_PROGRAM,
-        REMOTE_VERSION,
-        remote_proc::CONNECT_GET_LIB_VERSION,
-        &(),
-    )?;
+    c.remote_lib_version()?;
     if matches!(mode, Mode::Remote { .. }) {
         c.remote_close()?;
     }

@@ -19,6 +19,7 @@ mod reader;
 
 use crate::daemon::DaemonShared;
 use crate::idle::ClientPresence;
+use crate::paths::SocketRole;
 use crate::server::Server;
 use modvirt_wire::message::{MESSAGE_MAX, encode_frame};
 use modvirt_wire::program::{KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION};
@@ -74,8 +75,16 @@ pub struct Client {
     /// Seconds since the epoch when it connected.
     pub connected_at: i64,
     pub transport: u32,
+    /// The socket it connected through.
+    pub role: SocketRole,
+    /// Milliseconds since the epoch when it connected.
+    pub connected_ms: u64,
     /// Connected through a read-only socket (or opened read-only).
     readonly: AtomicBool,
+    /// Held once the client counts for the idle timer. Clients of the
+    /// admin socket stay passive (unset) while they only call the OBSERVE
+    /// program; every other client counts from the moment it connects.
+    presence: Mutex<Option<ClientPresence>>,
     pub identity: PeerIdentity,
     opened: AtomicBool,
     keepalive_on: AtomicBool,
@@ -122,9 +131,37 @@ impl Client {
         self.close_callback.load(Ordering::Relaxed)
     }
 
+    /// A passive client does not keep the daemon alive.
+    pub fn is_passive(&self) -> bool {
+        self.presence.lock().unwrap_or_else(|e| e.into_inner()).is_none()
+    }
+
+    /// Makes the client count for the idle timer (idempotent).
+    pub fn make_active(&self, idle: &crate::idle::IdleTimer) {
+        let mut p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_none() {
+            *p = Some(idle.client_connected());
+        }
+    }
+
+    /// The wire form of this client, for observers.
+    pub fn to_ref(&self) -> modvirt_wire::observe::ClientRef {
+        modvirt_wire::observe::ClientRef {
+            server: self.server.clone(),
+            id: self.id,
+            pid: self.identity.pid,
+            comm: self.identity.command.clone(),
+        }
+    }
+
     /// Starts server-side keepalive (the client said it speaks it).
     pub fn start_keepalive(&self) {
         self.keepalive_on.store(true, Ordering::Relaxed);
+    }
+
+    /// True once the client was closed or its socket failed.
+    pub fn is_closed(&self) -> bool {
+        self.killed.load(Ordering::Relaxed)
     }
 
     /// Disconnects the client (admin `CLIENT_CLOSE`, keepalive timeout, shutdown).
@@ -184,10 +221,18 @@ impl Client {
     }
 }
 
-/// Serves one accepted connection until it ends. `readonly` is set for the
-/// read-only socket.
-pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixStream, readonly: bool) {
+/// Serves one accepted connection until it ends.
+pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixStream, role: SocketRole) {
+    let readonly = role == SocketRole::ReadOnly;
     let identity = PeerIdentity::of(&stream);
+    daemon.observer.client_accepted(
+        &role.fd_name(&daemon.name),
+        modvirt_wire::observe::Process {
+            pid: identity.pid,
+            uid: identity.uid,
+            comm: identity.command.clone(),
+        },
+    );
     let fd = stream.as_raw_fd();
     let settings = server.client_settings();
     let (rd, wr) = stream.into_split();
@@ -199,7 +244,10 @@ pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixS
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0),
         transport: modvirt_wire::admin::transport::UNIX,
+        role,
+        connected_ms: crate::observe::unix_ms(),
         readonly: AtomicBool::new(readonly),
+        presence: Mutex::new(None),
         identity,
         opened: AtomicBool::new(false),
         keepalive_on: AtomicBool::new(false),
@@ -218,7 +266,9 @@ pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixS
         );
         return;
     }
-    let _presence: ClientPresence = daemon.idle.client_connected();
+    if role != SocketRole::Admin {
+        client.make_active(&daemon.idle);
+    }
     tracing::debug!(
         target: "rpc.client",
         "client {} connected to {} (pid {}, uid {}, {}{})",
@@ -241,6 +291,8 @@ pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixS
     };
     keepalive.abort();
     server.remove_client(client.id);
+    // The client no longer counts, whatever its in-flight calls still do.
+    drop(client.presence.lock().unwrap_or_else(|e| e.into_inner()).take());
     match end {
         reader::End::Eof => tracing::debug!(target: "rpc.client", "client {} disconnected", client.id),
         reader::End::Closed => {

@@ -1,38 +1,43 @@
 //! The daemon: one generic entry point that every modvirt daemon binary
 //! calls with its [`DaemonSpec`].
 //!
-//! Start-up, in order: flags → paths (`--root`/`MODVIRT_ROOT`) →
-//! configuration file → (`-d`: fork and detach) → systemd activation fds and
-//! `NOTIFY_SOCKET` (taken while single-threaded) → logging → tokio runtime →
-//! pid file lock → sockets (activated, or bound here) → the two servers
-//! (`<d>` with the REMOTE program, `admin` with the ADMIN program) → ready
-//! (`READY=1`). Then it serves until the idle timer expires, or SIGTERM /
-//! SIGINT arrive; SIGHUP reloads the configuration file. On the way out it
-//! sends `STOPPING=1`, closes its clients and removes the sockets it bound
-//! and its pid file.
+//! Start-up, in order (each step a timed phase, see `observe::phases`):
+//! flags → paths (`--root`/`MODVIRT_ROOT`) → configuration file → (`-d`:
+//! fork and detach) → systemd activation fds, `NOTIFY_SOCKET` and
+//! `MODVIRT_SPAWNED_BY` (taken while single-threaded; they decide the
+//! activation cause) → logging and span recording → tokio runtime → pid
+//! file lock → state file → sockets (activated, or bound here) → the two
+//! servers (`<d>` with the REMOTE program; `admin` with the ADMIN and
+//! OBSERVE programs) → driver initialisation → ready (`READY=1`). Then it
+//! serves (see [`run`]) until the idle timer expires, or SIGTERM / SIGINT
+//! arrive; SIGHUP reloads the configuration file.
 
-use crate::activation::{self, ActivatedSocket, ActivationError};
-use crate::admin::AdminProgram;
+mod run;
+
+use crate::activation::{self, ActivationError};
 use crate::cli::Cli;
-use crate::client;
 use crate::config::{ConfFile, ConfigError, DaemonSettings};
 use crate::daemonize::{self, StartupReport};
 use crate::idle::IdleTimer;
-use crate::listener::{self, BoundSocket, ListenError, PidFile};
+use crate::listener::ListenError;
 use crate::logging::{LogConfigError, LogLevel, Logging};
 use crate::notify::Notifier;
-use crate::paths::{RuntimePaths, SocketRole};
+use crate::observe::metrics::Metrics;
+use crate::observe::spans::SpanRecorder;
+use crate::observe::{Observer, cause, unix_ms};
+use crate::paths::RuntimePaths;
 use crate::pool::PoolError;
-use crate::remote::{DriverInfo, RemoteProgram};
+use crate::remote::DriverInfo;
 use crate::server::Server;
 use clap::Parser;
-use std::os::unix::net::UnixListener as StdUnixListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use thiserror::Error;
-use tokio::signal::unix::{SignalKind, signal};
+
+/// How many finished spans a daemon keeps for SPANS readers.
+pub const SPAN_RING_CAPACITY: usize = 4096;
 
 /// What makes one daemon binary different from another.
 pub struct DaemonSpec {
@@ -56,6 +61,9 @@ pub struct DaemonShared {
     pub idle: IdleTimer,
     pub logging: Logging,
     pub started: Instant,
+    pub observer: Arc<Observer>,
+    pub metrics: Metrics,
+    pub spans: SpanRecorder,
     servers: OnceLock<Vec<Arc<Server>>>,
 }
 
@@ -94,6 +102,8 @@ pub enum StartError {
     Runtime(std::io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("driver initialisation failed: {0}")]
+    Driver(String),
 }
 
 /// Reads the configuration: an explicit `-f` file must exist; the default
@@ -156,8 +166,25 @@ pub fn main(spec: DaemonSpec) -> ExitCode {
     }
 }
 
+/// What `start` hands to the async part.
+struct Startup<'a> {
+    name: &'a str,
+    spec: &'a DaemonSpec,
+    cli: &'a Cli,
+    paths: RuntimePaths,
+    settings: DaemonSettings,
+    conf_path: Option<PathBuf>,
+    activated: Option<Vec<activation::ActivatedSocket>>,
+    notifier: Arc<Notifier>,
+    logging: Logging,
+    spans: SpanRecorder,
+    observer: Arc<Observer>,
+    exec_time: Instant,
+}
+
 fn start(name: &str, spec: &DaemonSpec, mut cli: Cli, report: &mut StartupReport) -> Result<(), StartError> {
     let exec_time = Instant::now();
+    let exec_ms = unix_ms();
     // `-d` changes directory to `/`, and SIGHUP re-reads the config file
     // later: make the paths given on the command line absolute first.
     for p in [&mut cli.root, &mut cli.config, &mut cli.pid_file]
@@ -169,7 +196,9 @@ fn start(name: &str, spec: &DaemonSpec, mut cli: Cli, report: &mut StartupReport
         }
     }
     let paths = RuntimePaths::resolve(name, cli.root.as_deref(), nix::unistd::getuid().as_raw());
+    let config_start = Instant::now();
     let (settings, conf_path) = load_config(cli.config.as_deref(), &paths.config_file())?;
+    let config_end = Instant::now();
     if cli.daemon {
         // SAFETY: no thread has been started yet.
         *report = unsafe { daemonize::daemonize(name) }.map_err(StartError::Daemonize)?;
@@ -177,7 +206,11 @@ fn start(name: &str, spec: &DaemonSpec, mut cli: Cli, report: &mut StartupReport
     // SAFETY: still single-threaded: the runtime is built below.
     let activated = unsafe { activation::take_from_env(name) }?;
     // SAFETY: as above.
-    let notifier = unsafe { Notifier::from_env() };
+    let notifier = Arc::new(unsafe { Notifier::from_env() });
+    let spawned_by = std::env::var(cause::SPAWNED_BY_ENV).ok();
+    // SAFETY: as above; a daemon this one spawns must not inherit it.
+    unsafe { std::env::remove_var(cause::SPAWNED_BY_ENV) };
+    let activation = cause::detect(name, activated.as_deref(), spawned_by.as_deref());
     raise_fd_limit();
     let mut level = LogLevel::try_from(settings.log_level).unwrap_or(LogLevel::Warning);
     if cli.verbose && level > LogLevel::Info {
@@ -190,13 +223,19 @@ fn start(name: &str, spec: &DaemonSpec, mut cli: Cli, report: &mut StartupReport
     } else {
         format!("{}:stderr", level.as_u32())
     };
-    let logging = Logging::init(
+    let (spans, span_layer) = SpanRecorder::new(name, SPAN_RING_CAPACITY);
+    let logging = Logging::init_with(
         name,
         level,
         settings.log_filters.as_deref(),
         settings.log_outputs.as_deref(),
         &default_outputs,
+        span_layer,
     )?;
+    let n = notifier.clone();
+    let phases = crate::observe::phases::Phases::new(exec_time, move |t| n.status(t));
+    phases.record("config", config_start, config_end);
+    let observer = Arc::new(Observer::new(name, exec_ms, activation, phases));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name(format!("{name}-rt"))
@@ -213,201 +252,9 @@ fn start(name: &str, spec: &DaemonSpec, mut cli: Cli, report: &mut StartupReport
         activated,
         notifier,
         logging,
+        spans,
+        observer,
         exec_time,
     };
-    runtime.block_on(run(startup, report))
-}
-
-struct Startup<'a> {
-    name: &'a str,
-    spec: &'a DaemonSpec,
-    cli: &'a Cli,
-    paths: RuntimePaths,
-    settings: DaemonSettings,
-    conf_path: Option<PathBuf>,
-    activated: Option<Vec<ActivatedSocket>>,
-    notifier: Notifier,
-    logging: Logging,
-    exec_time: Instant,
-}
-
-/// A socket the daemon accepts on: which server, and read-only or not.
-struct Service {
-    role: SocketRole,
-    listener: StdUnixListener,
-    /// Keeps a bound socket's file until shutdown (removed on drop).
-    _bound: Option<BoundSocket>,
-}
-
-fn services(s: &mut Startup<'_>) -> Result<Vec<Service>, StartError> {
-    match s.activated.take() {
-        Some(fds) => Ok(fds
-            .into_iter()
-            .map(|a| Service {
-                role: a.role,
-                listener: StdUnixListener::from(a.fd),
-                _bound: None,
-            })
-            .collect()),
-        None => listener::bind_all(&s.paths)?
-            .into_iter()
-            .map(|b| {
-                let l = b.listener.try_clone().map_err(|source| ListenError::Bind {
-                    path: b.path.clone(),
-                    source,
-                })?;
-                Ok(Service {
-                    role: b.role,
-                    listener: l,
-                    _bound: Some(b),
-                })
-            })
-            .collect(),
-    }
-}
-
-async fn run(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), StartError> {
-    let name = s.name.to_owned();
-    let idle = IdleTimer::new(s.cli.timeout.unwrap_or(0));
-    let startup_hold = idle.inhibit("start-up");
-    tracing::info!(target: "daemon", "{name} (modvirt {}) starting, libvirt API 9.0.0", env!("CARGO_PKG_VERSION"));
-    if let Ok(h) = nix::unistd::gethostname() {
-        tracing::info!(target: "daemon", "hostname: {}", h.to_string_lossy());
-    }
-    // Before the pid file and the sockets exist: a SIGTERM that arrives as
-    // soon as a client can connect must still shut down cleanly.
-    let mut sigterm = signal(SignalKind::terminate()).map_err(StartError::Signals)?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(StartError::Signals)?;
-    let mut sighup = signal(SignalKind::hangup()).map_err(StartError::Signals)?;
-    s.notifier.status("Starting: acquiring pid file");
-    let pid_path = s.cli.pid_file.clone().unwrap_or_else(|| s.paths.pid_file.clone());
-    let pid_file = PidFile::acquire(&name, &pid_path)?;
-    s.notifier.status("Starting: opening sockets");
-    let services = services(&mut s)?;
-    let daemon = Arc::new(DaemonShared {
-        name: name.clone(),
-        paths: s.paths.clone(),
-        idle: idle.clone(),
-        logging: s.logging.clone(),
-        started: s.exec_time,
-        servers: OnceLock::new(),
-    });
-    s.notifier.status("Starting: servers");
-    let main = Server::new(
-        &name,
-        &s.settings.main,
-        Arc::new(RemoteProgram::new(s.spec.driver.clone())),
-    )?;
-    let admin = Server::new("admin", &s.settings.admin, Arc::new(AdminProgram))?;
-    let _ = daemon.servers.set(vec![main.clone(), admin.clone()]);
-    let mut accept_tasks = Vec::new();
-    let mut keep = Vec::new();
-    for svc in services {
-        let server = if svc.role == SocketRole::Admin {
-            admin.clone()
-        } else {
-            main.clone()
-        };
-        let readonly = svc.role == SocketRole::ReadOnly;
-        svc.listener.set_nonblocking(true).map_err(StartError::Runtime)?;
-        let l = tokio::net::UnixListener::from_std(svc.listener).map_err(StartError::Runtime)?;
-        accept_tasks.push(tokio::spawn(accept_loop(
-            daemon.clone(),
-            server,
-            l,
-            readonly,
-            svc.role,
-        )));
-        keep.push(svc._bound);
-    }
-    drop(startup_hold);
-    let elapsed = s.exec_time.elapsed();
-    tracing::info!(target: "daemon", "{name} ready in {:.1} ms", elapsed.as_secs_f64() * 1e3);
-    s.notifier.send("READY=1\nSTATUS=Running");
-    report.report(Ok(()));
-    loop {
-        tokio::select! {
-            _ = idle.expired() => {
-                tracing::info!(target: "daemon", "idle for {} s with no clients: exiting", idle.timeout());
-                break;
-            }
-            _ = sigterm.recv() => { tracing::info!(target: "daemon", "SIGTERM: shutting down"); break; }
-            _ = sigint.recv() => { tracing::info!(target: "daemon", "SIGINT: shutting down"); break; }
-            _ = sighup.recv() => reload(&daemon, s.conf_path.as_deref(), &s.paths, s.cli.config.is_some(), &s.notifier),
-        }
-    }
-    s.notifier.send("STOPPING=1\nSTATUS=Shutting down");
-    for t in accept_tasks {
-        t.abort();
-    }
-    for srv in daemon.servers() {
-        for c in srv.clients() {
-            c.close();
-        }
-    }
-    drop(keep);
-    drop(pid_file);
-    Ok(())
-}
-
-/// SIGHUP: re-reads the configuration and applies what can change live
-/// (logging, worker pools, client limits). A bad file changes nothing.
-fn reload(d: &DaemonShared, conf_path: Option<&Path>, paths: &RuntimePaths, explicit: bool, n: &Notifier) {
-    n.send("RELOADING=1");
-    let path = conf_path
-        .map(Path::to_owned)
-        .unwrap_or_else(|| paths.config_file());
-    let result = load_config(explicit.then_some(path.as_path()), &path)
-        .map_err(StartError::from)
-        .and_then(|(st, _)| {
-            let level = LogLevel::try_from(st.log_level).unwrap_or(LogLevel::Warning);
-            d.logging.set_filters(st.log_filters.as_deref().unwrap_or(""))?;
-            d.logging.set_outputs(st.log_outputs.as_deref().unwrap_or(""))?;
-            d.logging.set_level(level);
-            let servers = d.servers();
-            if let [main, admin] = servers {
-                main.apply(&st.main)?;
-                admin.apply(&st.admin)?;
-            }
-            Ok(())
-        });
-    match result {
-        Ok(()) => tracing::info!(target: "daemon", "SIGHUP: reloaded configuration from {}", path.display()),
-        Err(e) => {
-            tracing::error!(target: "daemon", "SIGHUP: configuration not reloaded, keeping the old one: {e}")
-        }
-    }
-    n.send("READY=1");
-}
-
-async fn accept_loop(
-    daemon: Arc<DaemonShared>,
-    server: Arc<Server>,
-    l: tokio::net::UnixListener,
-    readonly: bool,
-    role: SocketRole,
-) {
-    loop {
-        match l.accept().await {
-            Ok((stream, _)) => {
-                // As libvirt: while the server is full, stop accepting; this
-                // client and the next ones wait (in the backlog) for room.
-                if server.is_full() {
-                    tracing::warn!(
-                        target: "rpc.server",
-                        "Temporarily suspending services on server {}: max_clients ({}) reached",
-                        server.name,
-                        server.limits().max_clients
-                    );
-                    server.wait_for_room().await;
-                    tracing::info!(target: "rpc.server", "Re-enabling services on server {}", server.name);
-                }
-                tokio::spawn(client::serve(daemon.clone(), server.clone(), stream, readonly));
-            }
-            Err(e) => {
-                tracing::error!(target: "rpc.listener", "accept on the {} socket failed: {e}", role.label());
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
-    }
+    runtime.block_on(run::run(startup, report))
 }

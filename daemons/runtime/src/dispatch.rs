@@ -26,6 +26,8 @@ pub struct CallContext {
     pub client: Arc<Client>,
     pub header: Header,
     pub procedure: &'static Procedure,
+    /// This call's in-flight record: mark what it waits on with `wait_on`.
+    pub call: Arc<crate::observe::inflight::CallRecord>,
 }
 
 /// A program's handlers.

@@ -21,6 +21,13 @@ struct State {
     idle_since: Instant,
 }
 
+impl State {
+    /// No client, no inhibitor (whatever the timeout).
+    fn is_idle(&self) -> bool {
+        self.clients == 0 && self.inhibitors.is_empty()
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     state: Mutex<State>,
@@ -78,13 +85,25 @@ impl IdleTimer {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Applies a change. Observers of the timer are woken only when it
+    /// matters to them — the daemon turns idle or busy, or the timeout
+    /// changes — so the per-call in-flight inhibitor costs a lock, not a
+    /// wake-up. The countdown restarts whenever the daemon turns idle.
     fn update(&self, f: impl FnOnce(&mut State)) {
-        {
+        let wake = {
             let mut s = self.lock();
+            let was_idle = s.is_idle();
+            let timeout = s.timeout;
             f(&mut s);
-            s.idle_since = Instant::now();
+            let idle = s.is_idle();
+            if idle && (!was_idle || s.timeout != timeout) {
+                s.idle_since = Instant::now();
+            }
+            idle != was_idle || s.timeout != timeout
+        };
+        if wake {
+            self.inner.changed.notify_waiters();
         }
-        self.inner.changed.notify_waiters();
     }
 
     pub fn timeout(&self) -> u32 {

@@ -19,6 +19,7 @@ pub mod idle;
 pub mod listener;
 pub mod logging;
 pub mod notify;
+pub mod observe;
 pub mod paths;
 pub mod pool;
 pub mod remote;

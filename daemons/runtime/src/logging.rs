@@ -355,6 +355,31 @@ impl Logging {
         Ok(logging)
     }
 
+    /// Like [`Logging::init`], with one more layer (the span recorder)
+    /// stacked on the same subscriber.
+    pub fn init_with<L>(
+        program: &str,
+        level: LogLevel,
+        filters: Option<&str>,
+        outputs: Option<&str>,
+        default_outputs: &str,
+        extra: L,
+    ) -> Result<Logging, LogConfigError>
+    where
+        L: tracing_subscriber::Layer<
+                tracing_subscriber::layer::Layered<LogLayer, tracing_subscriber::Registry>,
+            > + Send
+            + Sync
+            + 'static,
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let (logging, layer) = Logging::new_layer(program, level, filters, outputs, default_outputs)?;
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer).with(extra))
+            .map_err(|_| LogConfigError::AlreadyInitialized)?;
+        Ok(logging)
+    }
+
     /// Like [`Logging::init`] but installs nothing: returns the handle and the
     /// layer, e.g. for `tracing::subscriber::with_default` in tests.
     pub fn new_layer(

@@ -31,6 +31,19 @@ pub trait DriverInfo: Send + Sync + 'static {
     fn type_name(&self) -> &'static str;
     /// `CONNECT_GET_VERSION`: the hypervisor's version.
     fn version(&self) -> VersionFuture;
+
+    /// Driver initialisation at start-up, inside the `driver` phase: add
+    /// steps with `phase.step(…)` and counts with `detail`. An error stops
+    /// the daemon with that message.
+    fn init(&self, _phase: &crate::observe::phases::PhaseGuard) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The driver's own procedures: `None` means not implemented
+    /// (`VIR_ERR_NO_SUPPORT`). Connection-level procedures never get here.
+    fn call(&self, _ctx: &CallContext, _payload: &[u8]) -> Option<CallFuture> {
+        None
+    }
 }
 
 /// The REMOTE program handler of a daemon.
@@ -219,7 +232,10 @@ async fn call(driver: Arc<dyn DriverInfo>, ctx: CallContext, payload: Vec<u8>) -
             client.set_close_callback(false);
             encode_ret(&())
         }
-        _ => Err(dispatch::no_support(p)),
+        _ => match driver.call(&ctx, &payload) {
+            Some(fut) => fut.await,
+            None => Err(dispatch::no_support(p)),
+        },
     }
 }
 

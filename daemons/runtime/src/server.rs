@@ -43,7 +43,8 @@ pub enum LimitError {
 pub struct Server {
     pub name: String,
     pub pool: WorkerPool,
-    pub program: Arc<dyn ProgramHandler>,
+    /// The programs this server serves (libvirt's servers may serve several).
+    pub programs: Vec<Arc<dyn ProgramHandler>>,
     limits: Mutex<ClientLimits>,
     settings: Mutex<ClientSettings>,
     clients: Mutex<BTreeMap<u64, Arc<Client>>>,
@@ -70,13 +71,13 @@ impl Server {
     pub fn new(
         name: &str,
         s: &ServerSettings,
-        program: Arc<dyn ProgramHandler>,
+        programs: Vec<Arc<dyn ProgramHandler>>,
     ) -> Result<Arc<Server>, PoolError> {
         let pool = WorkerPool::new(name, s.min_workers, s.max_workers, s.prio_workers)?;
         Ok(Arc::new(Server {
             name: name.to_owned(),
             pool,
-            program,
+            programs,
             limits: Mutex::new(ClientLimits {
                 max_clients: s.max_clients,
                 max_unauth: s.max_anonymous_clients,
@@ -100,6 +101,11 @@ impl Server {
         *lock(&self.settings) = client_settings(s);
         self.room.notify_waiters();
         Ok(())
+    }
+
+    /// The handler of program `prog`, if this server serves it.
+    pub fn program(&self, prog: u32) -> Option<&Arc<dyn ProgramHandler>> {
+        self.programs.iter().find(|p| p.program().id == prog)
     }
 
     pub fn limits(&self) -> ClientLimits {

@@ -17,7 +17,12 @@
 //! | 6 | WATCH | interval_ms u32 | – ; then MESSAGE frames of proc 7 |
 //! | 7 | WATCH_EVENT | (server → client MESSAGE) | JSON [`WatchEvent`] |
 //! | 8 | UNWATCH | – | – |
+//! | 9 | CALL_CONTEXT | (client → server MESSAGE, any modvirt socket) [`CallContextMsg`] | none |
 //!
+//! CALL_CONTEXT is how a modvirt daemon calling a peer daemon passes the
+//! context of its own call: it is sent as a MESSAGE immediately before the
+//! CALL it describes, on the same connection, and applies to that call
+//! only (W3C `traceparent`, caller daemon and caller call id).
 //! Connections that only use this program are *passive*: they do not keep
 //! the daemon alive and do not restart its idle countdown.
 
@@ -40,6 +45,7 @@ pub mod procs {
     pub const WATCH: i32 = 6;
     pub const WATCH_EVENT: i32 = 7;
     pub const UNWATCH: i32 = 8;
+    pub const CALL_CONTEXT: i32 = 9;
 }
 
 const fn row(number: i32, name: &'static str, kind: ProcKind) -> Procedure {
@@ -64,6 +70,7 @@ pub static OBSERVE_PROCEDURES: &[Procedure] = &[
     row(procs::WATCH, "WATCH", ProcKind::Call),
     row(procs::WATCH_EVENT, "WATCH_EVENT", ProcKind::Event),
     row(procs::UNWATCH, "UNWATCH", ProcKind::Call),
+    row(procs::CALL_CONTEXT, "CALL_CONTEXT", ProcKind::Event),
 ];
 
 pub static OBSERVE: Program = Program {
@@ -91,6 +98,16 @@ xdr_struct! {
     pub struct SpansArgs {
         pub cursor: u64,
         pub max: u32,
+    }
+}
+
+xdr_struct! {
+    /// CALL_CONTEXT: the caller's side of a call between modvirt daemons.
+    pub struct CallContextMsg {
+        /// W3C `traceparent` of the caller's client span ("" if none).
+        pub traceparent: String,
+        pub caller_daemon: String,
+        pub caller_call: u64,
     }
 }
 
@@ -377,9 +394,13 @@ pub struct SpansPage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum WatchEvent {
-    Full { status: Box<DaemonStatus> },
+    Full {
+        status: Box<DaemonStatus>,
+    },
     /// Top-level fields of [`DaemonStatus`] whose value changed, with their new value.
-    Changes { fields: serde_json::Map<String, serde_json::Value> },
+    Changes {
+        fields: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 /// The state a daemon leaves in `ROOT/run/libvirt/modvirt/<d>.json`, for
@@ -439,13 +460,26 @@ pub struct LifecycleEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Lifecycle {
-    Activated { activation: Activation },
-    Ready { startup_ms: f64 },
-    IdleExit { timeout_s: u32 },
-    Stopped { signal: String },
-    StartupFailed { error: String },
+    Activated {
+        activation: Activation,
+    },
+    Ready {
+        startup_ms: f64,
+    },
+    IdleExit {
+        timeout_s: u32,
+    },
+    Stopped {
+        signal: String,
+    },
+    StartupFailed {
+        error: String,
+    },
     /// A run that ended without a word: found by the next start or an observer.
-    Crashed { crashed_pid: i32, detected_by: String },
+    Crashed {
+        crashed_pid: i32,
+        detected_by: String,
+    },
 }
 
 #[cfg(test)]
@@ -484,7 +518,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_ignored() {
-        let a: Activation = serde_json::from_str(r#"{"cause":"socket","socket":"x.socket","future":1}"#).unwrap();
+        let a: Activation =
+            serde_json::from_str(r#"{"cause":"socket","socket":"x.socket","future":1}"#).unwrap();
         assert_eq!(a.cause, Cause::Socket);
         assert_eq!(a.client, None);
     }

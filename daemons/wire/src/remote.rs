@@ -106,3 +106,63 @@ xdr_struct! {
 pub const fn pack_version(major: u64, minor: u64, micro: u64) -> u64 {
     major * 1_000_000 + minor * 1_000 + micro
 }
+
+/// A domain UUID (`remote_uuid`, 16-byte fixed opaque).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Uuid(pub [u8; 16]);
+
+impl crate::xdr::XdrEncode for Uuid {
+    fn encode(&self, enc: &mut crate::xdr::Encoder) {
+        enc.opaque_fixed(&self.0);
+    }
+}
+
+impl crate::xdr::XdrDecode for Uuid {
+    fn decode(dec: &mut crate::xdr::Decoder<'_>) -> Result<Self, crate::xdr::XdrError> {
+        let mut u = [0u8; 16];
+        u.copy_from_slice(dec.opaque_fixed(16)?);
+        Ok(Uuid(u))
+    }
+}
+
+impl std::fmt::Display for Uuid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+xdr_struct! {
+    /// `remote_nonnull_domain`.
+    pub struct NonnullDomain {
+        pub name: String,
+        pub uuid: Uuid,
+        pub id: i32,
+    }
+}
+
+xdr_struct! {
+    /// `remote_domain_lookup_by_name_args`.
+    pub struct DomainLookupByNameArgs {
+        pub name: String,
+    }
+}
+
+xdr_struct! {
+    /// `remote_domain_lookup_by_name_ret` (also `_by_uuid`, `_by_id`).
+    pub struct DomainRet {
+        pub dom: NonnullDomain,
+    }
+}
+
+xdr_struct! {
+    /// Arguments that are only a domain (`DOMAIN_SUSPEND`, `DOMAIN_RESUME`, …).
+    pub struct DomainArgs {
+        pub dom: NonnullDomain,
+    }
+}

@@ -14,16 +14,22 @@
 
 use super::{Client, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION};
 use crate::daemon::DaemonShared;
-use crate::dispatch::{self, CallContext};
+use crate::dispatch::{self, CallContext, ProgramHandler};
+use crate::idle::Inhibitor;
+use crate::observe::inflight::CallGuard;
 use crate::server::{ClientSettings, Server};
 use modvirt_wire::message;
-use modvirt_wire::{Header, MessageType, ProcKind, RpcError, Status};
+use modvirt_wire::observe::OBSERVE_PROGRAM;
+use modvirt_wire::{Header, MessageType, ProcKind, Procedure, RpcError, Status};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::unix::OwnedReadHalf;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The idle-timer inhibitor reason of calls in progress.
+pub const INFLIGHT_REASON: &str = "in-flight calls";
 
 /// Why a client's read loop ended.
 #[derive(Debug)]
@@ -173,26 +179,27 @@ pub(super) async fn read_loop(
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return End::Closed;
         };
-        let procedure = match precheck(server, client, &header) {
-            Ok(p) => p,
+        let (handler, procedure) = match precheck(server, client, &header) {
+            Ok(v) => v,
             Err(err) => {
                 client.send_reply(&header, Err(err)).await;
                 continue;
             }
         };
+        let tracked = Tracked::start(daemon, client, handler.program().name, procedure, &header, permit);
         let ctx = CallContext {
             daemon: daemon.clone(),
             client: client.clone(),
             header,
             procedure,
+            call: tracked.call.record.clone(),
         };
-        let mut call = server.program.call(ctx, payload.to_vec());
+        let mut call = handler.call(ctx, payload.to_vec());
         if let Some(worker) = server.pool.borrow_free_worker() {
             let polled = call.as_mut().poll(&mut Context::from_waker(Waker::noop()));
             drop(worker);
             if let Poll::Ready(result) = polled {
-                client.send_reply(&header, result).await;
-                drop(permit);
+                tracked.reply(client, &header, result).await;
                 continue;
             }
         }
@@ -202,24 +209,76 @@ pub(super) async fn read_loop(
             // The worker is free as soon as the call is done: writing the
             // reply waits on this client's socket, never on a worker. The
             // request slot is held until the reply is written.
-            tokio::spawn(async move {
-                c.send_reply(&header, result).await;
-                drop(permit);
-            });
+            tokio::spawn(async move { tracked.reply(&c, &header, result).await });
         });
     }
 }
 
+/// Everything held for one call from dispatch until its reply is written:
+/// its in-flight record, its hold on the idle timer (none for passive
+/// observability calls), the client's request slot, and its timing.
+struct Tracked {
+    call: CallGuard,
+    _inhibit: Option<Inhibitor>,
+    _permit: OwnedSemaphorePermit,
+    daemon: Arc<DaemonShared>,
+    program: &'static str,
+    procedure: &'static Procedure,
+    started: Instant,
+}
+
+impl Tracked {
+    fn start(
+        daemon: &Arc<DaemonShared>,
+        client: &Client,
+        program: &'static str,
+        procedure: &'static Procedure,
+        header: &Header,
+        permit: OwnedSemaphorePermit,
+    ) -> Tracked {
+        let observing = header.prog == OBSERVE_PROGRAM;
+        if !observing {
+            client.make_active(&daemon.idle);
+        }
+        Tracked {
+            call: daemon
+                .observer
+                .inflight
+                .start(program, procedure.name, header.serial, client.to_ref()),
+            _inhibit: (!observing).then(|| daemon.idle.inhibit(INFLIGHT_REASON)),
+            _permit: permit,
+            daemon: daemon.clone(),
+            program,
+            procedure,
+            started: Instant::now(),
+        }
+    }
+
+    /// Writes the reply, then records the call as finished.
+    async fn reply(self, client: &Client, header: &Header, result: Result<Vec<u8>, RpcError>) {
+        let ok = result.is_ok();
+        client.send_reply(header, result).await;
+        self.daemon.metrics.rpc_finished(
+            self.program,
+            self.procedure.number,
+            self.procedure.name,
+            ok,
+            self.started.elapsed(),
+        );
+    }
+}
+
 /// Everything the procedure table can refuse before a worker is involved.
-fn precheck(
-    server: &Server,
+fn precheck<'s>(
+    server: &'s Server,
     client: &Client,
     h: &Header,
-) -> Result<&'static modvirt_wire::Procedure, RpcError> {
-    let program = server.program.program();
-    if h.prog != program.id || h.vers != program.version {
-        return Err(dispatch::unknown_program(h));
-    }
+) -> Result<(&'s Arc<dyn ProgramHandler>, &'static Procedure), RpcError> {
+    let handler = server
+        .program(h.prog)
+        .filter(|p| p.program().version == h.vers)
+        .ok_or_else(|| dispatch::unknown_program(h))?;
+    let program = handler.program();
     if h.type_ != MessageType::Call {
         return Err(dispatch::unexpected_type(h));
     }
@@ -235,8 +294,8 @@ fn precheck(
     if client.readonly() && !p.readonly_ok {
         return Err(dispatch::read_only_denied(p));
     }
-    if !client.is_open() && !server.program.allowed_before_open(p.number) {
+    if !client.is_open() && !handler.allowed_before_open(p.number) {
         return Err(dispatch::not_open());
     }
-    Ok(p)
+    Ok((handler, p))
 }

@@ -1,0 +1,248 @@
+//! The async half of a daemon's life: from the pid file to exit.
+
+use super::{DaemonShared, StartError, Startup, load_config};
+use crate::admin::AdminProgram;
+use crate::client;
+use crate::daemonize::StartupReport;
+use crate::dispatch::ProgramHandler;
+use crate::idle::IdleTimer;
+use crate::listener::{self, BoundSocket, ListenError, PidFile};
+use crate::logging::LogLevel;
+use crate::notify::Notifier;
+use crate::observe::lifecycle::StateDir;
+use crate::observe::metrics::Metrics;
+use crate::observe::program::ObserveProgram;
+use crate::paths::{RuntimePaths, SocketRole};
+use crate::remote::RemoteProgram;
+use crate::server::Server;
+use modvirt_wire::observe::{ExitReason, Lifecycle};
+use std::os::unix::net::UnixListener as StdUnixListener;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// A socket the daemon accepts on, and which role it plays.
+struct Service {
+    role: SocketRole,
+    listener: StdUnixListener,
+    /// Keeps a bound socket's file until shutdown (removed on drop).
+    bound: Option<BoundSocket>,
+}
+
+fn services(s: &mut Startup<'_>) -> Result<Vec<Service>, StartError> {
+    match s.activated.take() {
+        Some(fds) => Ok(fds
+            .into_iter()
+            .map(|a| Service {
+                role: a.role,
+                listener: StdUnixListener::from(a.fd),
+                bound: None,
+            })
+            .collect()),
+        None => listener::bind_all(&s.paths)?
+            .into_iter()
+            .map(|b| {
+                let l = b.listener.try_clone().map_err(|source| ListenError::Bind {
+                    path: b.path.clone(),
+                    source,
+                })?;
+                Ok(Service {
+                    role: b.role,
+                    listener: l,
+                    bound: Some(b),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Runs the daemon; records a start-up failure in the lifecycle log.
+pub(super) async fn run(s: Startup<'_>, report: &mut StartupReport) -> Result<(), StartError> {
+    let observer = s.observer.clone();
+    let spans = s.spans.clone();
+    let result = serve(s, report).await;
+    if let Err(e) = &result {
+        observer.exited(
+            ExitReason::StartupFailed,
+            Lifecycle::StartupFailed { error: e.to_string() },
+        );
+    }
+    spans.shutdown().await;
+    result
+}
+
+async fn serve(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), StartError> {
+    let name = s.name.to_owned();
+    let idle = IdleTimer::new(s.cli.timeout.unwrap_or(0));
+    let startup_hold = idle.inhibit("start-up");
+    tracing::info!(target: "daemon", "{name} (modvirt {}) starting, libvirt API 9.0.0", env!("CARGO_PKG_VERSION"));
+    if let Ok(h) = nix::unistd::gethostname() {
+        tracing::info!(target: "daemon", "hostname: {}", h.to_string_lossy());
+    }
+    // Before the pid file and the sockets exist: a SIGTERM that arrives as
+    // soon as a client can connect must still shut down cleanly.
+    let mut sigterm = signal(SignalKind::terminate()).map_err(StartError::Signals)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(StartError::Signals)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(StartError::Signals)?;
+    let phases = s.observer.phases.clone();
+
+    let phase = phases.begin("pid-file");
+    let pid_path = s.cli.pid_file.clone().unwrap_or_else(|| s.paths.pid_file.clone());
+    let pid_file = PidFile::acquire(&name, &pid_path)?;
+    match StateDir::open(&s.paths.run_dir, &name) {
+        Ok(dir) => s
+            .observer
+            .attach_state_dir(dir, &s.paths.socket(SocketRole::Admin).display().to_string()),
+        Err(e) => {
+            tracing::warn!(target: "observe.state", "no state file: cannot create {}/modvirt: {e}", s.paths.run_dir.display())
+        }
+    }
+    drop(phase);
+
+    let phase = phases.begin("sockets");
+    let services = services(&mut s)?;
+    phase.detail(format!("{} sockets", services.len()));
+    drop(phase);
+
+    let phase = phases.begin("servers");
+    match s.spans.start_export_from_env(&tokio::runtime::Handle::current()) {
+        Ok(true) => phase.detail("spans exported over OTLP"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(target: "observe.otlp", "span export disabled: {e}"),
+    }
+    let daemon = Arc::new(DaemonShared {
+        name: name.clone(),
+        paths: s.paths.clone(),
+        idle: idle.clone(),
+        logging: s.logging.clone(),
+        started: s.exec_time,
+        observer: s.observer.clone(),
+        metrics: Metrics::new(&name, env!("CARGO_PKG_VERSION")),
+        spans: s.spans.clone(),
+        servers: OnceLock::new(),
+    });
+    let remote: Arc<dyn ProgramHandler> = Arc::new(RemoteProgram::new(s.spec.driver.clone()));
+    let main = Server::new(&name, &s.settings.main, vec![remote])?;
+    let admin_programs: Vec<Arc<dyn ProgramHandler>> =
+        vec![Arc::new(AdminProgram), Arc::new(ObserveProgram::default())];
+    let admin = Server::new("admin", &s.settings.admin, admin_programs)?;
+    let _ = daemon.servers.set(vec![main.clone(), admin.clone()]);
+    drop(phase);
+
+    let phase = phases.begin("driver");
+    s.spec.driver.init(&phase).map_err(StartError::Driver)?;
+    drop(phase);
+
+    let mut accept_tasks = Vec::new();
+    let mut keep = Vec::new();
+    for svc in services {
+        let server = if svc.role == SocketRole::Admin {
+            admin.clone()
+        } else {
+            main.clone()
+        };
+        svc.listener.set_nonblocking(true).map_err(StartError::Runtime)?;
+        let l = tokio::net::UnixListener::from_std(svc.listener).map_err(StartError::Runtime)?;
+        accept_tasks.push(tokio::spawn(accept_loop(daemon.clone(), server, l, svc.role)));
+        keep.push(svc.bound);
+    }
+    drop(startup_hold);
+    s.observer.ready();
+    let elapsed = s.exec_time.elapsed();
+    tracing::info!(target: "daemon", "{name} ready in {:.1} ms", elapsed.as_secs_f64() * 1e3);
+    s.notifier.send("READY=1\nSTATUS=Running");
+    report.report(Ok(()));
+    let ended = loop {
+        tokio::select! {
+            _ = idle.expired() => {
+                tracing::info!(target: "daemon", "idle for {} s with no clients: exiting", idle.timeout());
+                break (ExitReason::IdleExit, Lifecycle::IdleExit { timeout_s: idle.timeout() });
+            }
+            _ = sigterm.recv() => {
+                tracing::info!(target: "daemon", "SIGTERM: shutting down");
+                break (ExitReason::Signal, Lifecycle::Stopped { signal: "SIGTERM".into() });
+            }
+            _ = sigint.recv() => {
+                tracing::info!(target: "daemon", "SIGINT: shutting down");
+                break (ExitReason::Signal, Lifecycle::Stopped { signal: "SIGINT".into() });
+            }
+            _ = sighup.recv() => reload(&daemon, s.conf_path.as_deref(), &s.paths, s.cli.config.is_some(), &s.notifier),
+        }
+    };
+    s.observer.stopping();
+    s.notifier.send("STOPPING=1\nSTATUS=Shutting down");
+    for t in accept_tasks {
+        t.abort();
+    }
+    for srv in daemon.servers() {
+        for c in srv.clients() {
+            c.close();
+        }
+    }
+    drop(keep);
+    s.observer.exited(ended.0, ended.1);
+    drop(pid_file);
+    Ok(())
+}
+
+/// SIGHUP: re-reads the configuration and applies what can change live
+/// (logging, worker pools, client limits). A bad file changes nothing.
+fn reload(d: &DaemonShared, conf_path: Option<&Path>, paths: &RuntimePaths, explicit: bool, n: &Notifier) {
+    n.send("RELOADING=1");
+    let path = conf_path
+        .map(Path::to_owned)
+        .unwrap_or_else(|| paths.config_file());
+    let result = load_config(explicit.then_some(path.as_path()), &path)
+        .map_err(StartError::from)
+        .and_then(|(st, _)| {
+            let level = LogLevel::try_from(st.log_level).unwrap_or(LogLevel::Warning);
+            d.logging.set_filters(st.log_filters.as_deref().unwrap_or(""))?;
+            d.logging.set_outputs(st.log_outputs.as_deref().unwrap_or(""))?;
+            d.logging.set_level(level);
+            let servers = d.servers();
+            if let [main, admin] = servers {
+                main.apply(&st.main)?;
+                admin.apply(&st.admin)?;
+            }
+            Ok(())
+        });
+    match result {
+        Ok(()) => tracing::info!(target: "daemon", "SIGHUP: reloaded configuration from {}", path.display()),
+        Err(e) => {
+            tracing::error!(target: "daemon", "SIGHUP: configuration not reloaded, keeping the old one: {e}")
+        }
+    }
+    n.send("READY=1");
+}
+
+async fn accept_loop(
+    daemon: Arc<DaemonShared>,
+    server: Arc<Server>,
+    l: tokio::net::UnixListener,
+    role: SocketRole,
+) {
+    loop {
+        match l.accept().await {
+            Ok((stream, _)) => {
+                daemon.metrics.client_connected(&server.name, role.label());
+                // As libvirt: while the server is full, stop accepting; this
+                // client and the next ones wait (in the backlog) for room.
+                if server.is_full() {
+                    tracing::warn!(
+                        target: "rpc.server",
+                        "Temporarily suspending services on server {}: max_clients ({}) reached",
+                        server.name,
+                        server.limits().max_clients
+                    );
+                    server.wait_for_room().await;
+                    tracing::info!(target: "rpc.server", "Re-enabling services on server {}", server.name);
+                }
+                tokio::spawn(client::serve(daemon.clone(), server.clone(), stream, role));
+            }
+            Err(e) => {
+                tracing::error!(target: "rpc.listener", "accept on the {} socket failed: {e}", role.label());
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! In-flight calls: what every call in progress is, who made it, how old it
+//! is and what it waits on right now.
+//!
+//! The client reader registers each call ([`InflightRegistry::start`]) and
+//! holds the returned [`CallGuard`] until the reply is written; handlers
+//! mark what they wait on with [`CallRecord::wait_on`], whose guard clears
+//! the mark. Both are RAII, so no error path can leave a stale record.
+
+use modvirt_wire::observe::{CallerLink, ClientRef, InflightCall, WaitOn};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use super::unix_ms;
+
+/// What a call waits on, as recorded (ages are computed when observed).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Waiting {
+    JobLock {
+        object: String,
+        holder_call: u64,
+        holder_procedure: String,
+        holder_since: Instant,
+    },
+    Process {
+        description: String,
+        pid: Option<i32>,
+    },
+    Peer {
+        daemon: String,
+        procedure: String,
+        serial: u32,
+        peer_call: Option<u64>,
+    },
+    Other {
+        description: String,
+    },
+}
+
+impl Waiting {
+    pub fn to_wire(&self, now: Instant) -> WaitOn {
+        match self {
+            Self::JobLock {
+                object,
+                holder_call,
+                holder_procedure,
+                holder_since,
+            } => WaitOn::JobLock {
+                object: object.clone(),
+                holder_call: *holder_call,
+                holder_procedure: holder_procedure.clone(),
+                held_s: now.duration_since(*holder_since).as_secs_f64(),
+            },
+            Self::Process { description, pid } => WaitOn::Process {
+                description: description.clone(),
+                pid: *pid,
+            },
+            Self::Peer {
+                daemon,
+                procedure,
+                serial,
+                peer_call,
+            } => WaitOn::Peer {
+                daemon: daemon.clone(),
+                procedure: procedure.clone(),
+                serial: *serial,
+                peer_call: *peer_call,
+            },
+            Self::Other { description } => WaitOn::Other {
+                description: description.clone(),
+            },
+        }
+    }
+}
+
+/// One call in progress.
+#[derive(Debug)]
+pub struct CallRecord {
+    pub id: u64,
+    pub program: &'static str,
+    pub procedure: &'static str,
+    pub serial: u32,
+    pub client: ClientRef,
+    pub started: Instant,
+    pub started_ms: u64,
+    pub trace_id: Mutex<Option<String>>,
+    pub caller: Mutex<Option<CallerLink>>,
+    waiting: Mutex<Vec<(u64, Waiting)>>,
+    next_wait: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl CallRecord {
+    /// Marks what this call waits on until the guard is dropped. Nested
+    /// waits stack: the innermost is reported.
+    pub fn wait_on(self: &Arc<Self>, what: Waiting) -> WaitGuard {
+        let token = self.next_wait.fetch_add(1, Ordering::Relaxed);
+        lock(&self.waiting).push((token, what));
+        WaitGuard {
+            record: self.clone(),
+            token,
+        }
+    }
+
+    pub fn waiting(&self) -> Option<Waiting> {
+        lock(&self.waiting).last().map(|(_, w)| w.clone())
+    }
+
+    pub fn set_trace_id(&self, id: Option<String>) {
+        *lock(&self.trace_id) = id;
+    }
+
+    pub fn set_caller(&self, caller: CallerLink) {
+        *lock(&self.caller) = Some(caller);
+    }
+
+    pub fn to_wire(&self, now: Instant) -> InflightCall {
+        InflightCall {
+            id: self.id,
+            program: self.program.to_owned(),
+            procedure: self.procedure.to_owned(),
+            serial: self.serial,
+            client: self.client.clone(),
+            started_ms: self.started_ms,
+            age_s: now.duration_since(self.started).as_secs_f64(),
+            waiting_on: self.waiting().map(|w| w.to_wire(now)),
+            trace_id: lock(&self.trace_id).clone(),
+            caller: lock(&self.caller).clone(),
+        }
+    }
+}
+
+/// Clears a wait mark when dropped.
+#[derive(Debug)]
+#[must_use = "the wait mark is cleared when the guard is dropped"]
+pub struct WaitGuard {
+    record: Arc<CallRecord>,
+    token: u64,
+}
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        lock(&self.record.waiting).retain(|(t, _)| *t != self.token);
+    }
+}
+
+/// The calls in progress in one daemon.
+#[derive(Debug, Default)]
+pub struct InflightRegistry {
+    next_id: AtomicU64,
+    calls: Mutex<BTreeMap<u64, Arc<CallRecord>>>,
+}
+
+/// Removes its call from the registry when dropped.
+#[derive(Debug)]
+#[must_use = "the call is unregistered when the guard is dropped"]
+pub struct CallGuard {
+    registry: Arc<InflightRegistry>,
+    pub record: Arc<CallRecord>,
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        lock(&self.registry.calls).remove(&self.record.id);
+    }
+}
+
+impl InflightRegistry {
+    pub fn start(
+        self: &Arc<Self>,
+        program: &'static str,
+        procedure: &'static str,
+        serial: u32,
+        client: ClientRef,
+    ) -> CallGuard {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let record = Arc::new(CallRecord {
+            id,
+            program,
+            procedure,
+            serial,
+            client,
+            started: Instant::now(),
+            started_ms: unix_ms(),
+            trace_id: Mutex::new(None),
+            caller: Mutex::new(None),
+            waiting: Mutex::new(Vec::new()),
+            next_wait: AtomicU64::new(0),
+        });
+        lock(&self.calls).insert(id, record.clone());
+        CallGuard {
+            registry: self.clone(),
+            record,
+        }
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<CallRecord>> {
+        lock(&self.calls).get(&id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.calls).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every call in progress, oldest first.
+    pub fn snapshot(&self, now: Instant) -> Vec<InflightCall> {
+        lock(&self.calls).values().map(|c| c.to_wire(now)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> ClientRef {
+        ClientRef {
+            server: "s".into(),
+            id: 1,
+            pid: 2,
+            comm: "virsh".into(),
+        }
+    }
+
+    #[test]
+    fn guards_register_and_unregister() {
+        let r = Arc::new(InflightRegistry::default());
+        let a = r.start("REMOTE", "DOMAIN_CREATE", 3, client());
+        let b = r.start("REMOTE", "DOMAIN_SUSPEND", 4, client());
+        assert_eq!(r.len(), 2);
+        let w = a.record.wait_on(Waiting::Process {
+            description: "qmp reply from qemu pid 9".into(),
+            pid: Some(9),
+        });
+        let snap = r.snapshot(Instant::now());
+        assert_eq!(snap[0].procedure, "DOMAIN_CREATE");
+        assert!(matches!(
+            snap[0].waiting_on,
+            Some(WaitOn::Process { pid: Some(9), .. })
+        ));
+        assert_eq!(snap[1].waiting_on, None);
+        drop(w);
+        assert_eq!(r.snapshot(Instant::now())[0].waiting_on, None);
+        drop(a);
+        assert_eq!(r.len(), 1);
+        drop(b);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn nested_waits_report_innermost() {
+        let r = Arc::new(InflightRegistry::default());
+        let a = r.start("REMOTE", "X", 1, client());
+        let outer = a.record.wait_on(Waiting::Other {
+            description: "outer".into(),
+        });
+        {
+            let _inner = a.record.wait_on(Waiting::Other {
+                description: "inner".into(),
+            });
+            assert_eq!(
+                a.record.waiting(),
+                Some(Waiting::Other {
+                    description: "inner".into()
+                })
+            );
+        }
+        assert_eq!(
+            a.record.waiting(),
+            Some(Waiting::Other {
+                description: "outer".into()
+            })
+        );
+        drop(outer);
+        assert_eq!(a.record.waiting(), None);
+    }
+}

@@ -1,0 +1,122 @@
+//! Assembles the STATUS document ([`DaemonStatus`]) from the live daemon.
+
+use super::unix_ms;
+use crate::daemon::DaemonShared;
+use modvirt_wire::observe::{self as o, DaemonStatus, SCHEMA};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Groups the idle timer's inhibitors by reason: count and oldest.
+fn inhibitors(list: &[(String, std::time::Duration)], now_ms: u64) -> Vec<o::Inhibitor> {
+    let mut by_reason: BTreeMap<&str, (u32, u64)> = BTreeMap::new();
+    for (reason, age) in list {
+        let since = now_ms.saturating_sub(age.as_millis() as u64);
+        let e = by_reason.entry(reason).or_insert((0, since));
+        e.0 += 1;
+        e.1 = e.1.min(since);
+    }
+    by_reason
+        .into_iter()
+        .map(|(reason, (count, since_ms))| o::Inhibitor {
+            reason: reason.to_owned(),
+            count,
+            since_ms,
+        })
+        .collect()
+}
+
+/// Everything the daemon says about itself, now.
+pub fn status(d: &DaemonShared) -> DaemonStatus {
+    let now = Instant::now();
+    let now_ms = unix_ms();
+    let obs = &d.observer;
+    let idle = d.idle.status();
+    let mut servers = Vec::new();
+    let mut clients = Vec::new();
+    for s in d.servers() {
+        let st = s.pool.stats();
+        let cl = s.clients();
+        servers.push(o::Server {
+            name: s.name.clone(),
+            workers: o::Workers {
+                min: st.min_workers as u32,
+                max: st.max_workers as u32,
+                total: st.n_workers as u32,
+                free: st.free_workers as u32,
+                priority: st.prio_workers as u32,
+                queue_depth: st.job_queue_depth as u32,
+            },
+            clients: cl.len() as u32,
+            max_clients: s.limits().max_clients as u32,
+        });
+        clients.extend(cl.iter().map(|c| o::Client {
+            server: c.server.clone(),
+            id: c.id,
+            socket: c.role.label().to_owned(),
+            process: o::Process {
+                pid: c.identity.pid,
+                uid: c.identity.uid,
+                comm: c.identity.command.clone(),
+            },
+            connected_ms: c.connected_ms,
+            passive: c.is_passive(),
+        }));
+    }
+    let state = if obs.is_stopping() {
+        "stopping"
+    } else if obs.ready_ms.get().is_some() {
+        "running"
+    } else {
+        "starting"
+    };
+    DaemonStatus {
+        schema: SCHEMA,
+        name: obs.name.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        pid: obs.pid,
+        state: state.to_owned(),
+        activation: obs.activation(),
+        times: o::Times {
+            exec_ms: obs.exec_ms,
+            ready_ms: obs.ready_ms.get().copied(),
+            first_client_ms: obs.first_client_ms.get().copied(),
+            now_ms,
+        },
+        idle: o::Idle {
+            timeout_s: idle.timeout,
+            armed: idle.remaining.is_some(),
+            remaining_s: idle.remaining.map(|r| r.as_secs_f64()),
+            active_clients: idle.clients as u32,
+            inhibitors: inhibitors(&idle.inhibitors, now_ms),
+        },
+        servers,
+        clients,
+        inflight: obs.inflight.snapshot(now),
+        job_locks: obs.job_locks.snapshot(now),
+        phases: obs.phases.snapshot(),
+        process: super::metrics::process_stats(),
+        dropped_events: obs.dropped() + d.spans.dropped() + d.logging.dropped(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn inhibitors_grouped_by_reason() {
+        let list = vec![
+            ("in-flight calls".to_owned(), Duration::from_millis(100)),
+            ("start-up".to_owned(), Duration::from_millis(50)),
+            ("in-flight calls".to_owned(), Duration::from_millis(300)),
+        ];
+        let g = inhibitors(&list, 10_000);
+        assert_eq!(g.len(), 2);
+        assert_eq!(
+            (g[0].reason.as_str(), g[0].count, g[0].since_ms),
+            ("in-flight calls", 2, 9_700)
+        );
+        assert_eq!((g[1].reason.as_str(), g[1].count), ("start-up", 1));
+    }
+}
