@@ -9,7 +9,7 @@ ROOT="${MODVIRT_ROOT:-$PWD/.modvirt}"
 mkdir -p "$ROOT"
 ROOT="$(cd "$ROOT" && pwd)"
 
-cargo build --release -p virtqemud
+cargo build --release -p virtqemud -p modvirt-admin
 BIN="$PWD/target/release"
 
 pids=()
@@ -36,6 +36,11 @@ Reach it with the real libvirt clients (Debian package libvirt-clients):
   virsh -r -c 'qemu:///system?socket=$S/virtqemud-sock-ro' hostname
   virt-admin -c 'virtqemud:///system?socket=$S/virtqemud-admin-sock' srv-list
   virt-admin -c 'virtqemud:///system?socket=$S/virtqemud-admin-sock' srv-clients-list virtqemud
+
+Observe them (why each runs, what keeps it alive, start-up, hangs, spans):
+  $BIN/virt-daemons --root $ROOT status
+  $BIN/virt-daemons --root $ROOT why virtqemud
+  $BIN/virt-daemons --root $ROOT boot
 
 Press Ctrl-C to stop.
 MSG

@@ -72,11 +72,34 @@ pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// A daemon's root directory: a temporary one it owns (removed when the
+/// last owner drops it), or one shared with another daemon of the test.
+#[derive(Debug, Clone)]
+pub struct Root {
+    path: PathBuf,
+    _owned: Option<std::sync::Arc<TempDir>>,
+}
+
+impl Root {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl From<TempDir> for Root {
+    fn from(t: TempDir) -> Root {
+        Root {
+            path: t.path().to_owned(),
+            _owned: Some(std::sync::Arc::new(t)),
+        }
+    }
+}
+
 /// A daemon running under its own temporary root.
 #[derive(Debug)]
 pub struct Daemon {
     pub name: String,
-    pub root: TempDir,
+    pub root: Root,
     child: Option<Child>,
     pid: i32,
     log: PathBuf,
@@ -91,6 +114,11 @@ pub struct DaemonOptions {
     pub config: Option<String>,
     /// Do not wait for the sockets (for tests of failing starts).
     pub no_wait: bool,
+    /// Extra environment variables for the daemon.
+    pub env: Vec<(String, String)>,
+    /// The binary to run, when it is not named after the daemon (e.g.
+    /// `virttestd` renamed with `MODVIRT_TESTD_NAME`).
+    pub binary: Option<String>,
 }
 
 impl Daemon {
@@ -101,7 +129,14 @@ impl Daemon {
     }
 
     /// Like [`Daemon::start`] on an existing root (e.g. to restart on it).
-    pub fn start_in(name: &str, root: TempDir, opts: DaemonOptions) -> Daemon {
+    /// Starts another daemon on the same root as `other` (as the real
+    /// daemons of one host share `/run/libvirt`).
+    pub fn start_beside(other: &Daemon, name: &str, opts: DaemonOptions) -> Daemon {
+        Self::start_in(name, other.root.clone(), opts)
+    }
+
+    pub fn start_in(name: &str, root: impl Into<Root>, opts: DaemonOptions) -> Daemon {
+        let root = root.into();
         if let Some(conf) = &opts.config {
             let dir = root.path().join("etc/libvirt");
             std::fs::create_dir_all(&dir).expect("config dir");
@@ -113,7 +148,8 @@ impl Daemon {
             .append(true)
             .open(&log)
             .expect("log file");
-        let child = daemon_command(name, root.path())
+        let child = daemon_command(opts.binary.as_deref().unwrap_or(name), root.path())
+            .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .args(&opts.args)
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -214,10 +250,9 @@ impl Daemon {
     }
 
     /// Gives the root back (the daemon must have exited), to restart on it.
-    pub fn into_root(mut self) -> TempDir {
+    pub fn into_root(mut self) -> Root {
         self.kill();
-        let root = tempfile::Builder::new().tempdir().expect("placeholder root");
-        std::mem::replace(&mut self.root, root)
+        self.root.clone()
     }
 
     fn kill(&mut self) {

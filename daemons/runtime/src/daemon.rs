@@ -64,6 +64,8 @@ pub struct DaemonShared {
     pub observer: Arc<Observer>,
     pub metrics: Metrics,
     pub spans: SpanRecorder,
+    /// Connections to peer daemons, for drivers that call them.
+    pub peers: crate::peer::Peers,
     servers: OnceLock<Vec<Arc<Server>>>,
 }
 
@@ -236,6 +238,7 @@ fn start(name: &str, spec: &DaemonSpec, mut cli: Cli, report: &mut StartupReport
     let phases = crate::observe::phases::Phases::new(exec_time, move |t| n.status(t));
     phases.record("config", config_start, config_end);
     let observer = Arc::new(Observer::new(name, exec_ms, activation, phases));
+    observer.set_call_spans(settings.call_spans);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name(format!("{name}-rt"))

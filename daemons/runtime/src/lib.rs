@@ -21,6 +21,7 @@ pub mod logging;
 pub mod notify;
 pub mod observe;
 pub mod paths;
+pub mod peer;
 pub mod pool;
 pub mod remote;
 pub mod server;

@@ -58,6 +58,7 @@ pub struct Observer {
     /// Observability events dropped outside the span recorder (watch streams, …).
     pub dropped: AtomicU64,
     stopping: std::sync::atomic::AtomicBool,
+    call_spans: std::sync::atomic::AtomicBool,
 }
 
 impl Observer {
@@ -75,7 +76,17 @@ impl Observer {
             state: Mutex::new(None),
             dropped: AtomicU64::new(0),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            call_spans: std::sync::atomic::AtomicBool::new(true),
         }
+    }
+
+    /// Whether every RPC call gets a span (config `call_spans`, default on).
+    pub fn call_spans(&self) -> bool {
+        self.call_spans.load(Ordering::Relaxed)
+    }
+
+    pub fn set_call_spans(&self, on: bool) {
+        self.call_spans.store(on, Ordering::Relaxed);
     }
 
     pub fn is_stopping(&self) -> bool {

@@ -166,3 +166,25 @@ xdr_struct! {
         pub dom: NonnullDomain,
     }
 }
+
+xdr_struct! {
+    /// `remote_nonnull_network`.
+    pub struct NonnullNetwork {
+        pub name: String,
+        pub uuid: Uuid,
+    }
+}
+
+xdr_struct! {
+    /// `remote_network_lookup_by_name_args`.
+    pub struct NetworkLookupByNameArgs {
+        pub name: String,
+    }
+}
+
+xdr_struct! {
+    /// `remote_network_lookup_by_name_ret`.
+    pub struct NetworkRet {
+        pub net: NonnullNetwork,
+    }
+}

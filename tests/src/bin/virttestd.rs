@@ -11,12 +11,23 @@
 //!   a process — so a second `virsh suspend` of the same domain waits on
 //!   the job lock, visibly.
 //! - `DOMAIN_RESUME`: takes and releases the job lock.
+//!
+//! - `NETWORK_LOOKUP_BY_NAME`: with `MODVIRT_TESTD_PEER=<daemon>:<socket>`,
+//!   forwarded to that peer daemon (a peer call); without it, answered here
+//!   after `MODVIRT_TESTD_NETWORK_MS` (default 0) marked as waiting.
+//!
+//! `MODVIRT_TESTD_NAME` renames the daemon (several test daemons can then
+//! share one root, as the real daemons do).
 
 use modvirt_runtime::dispatch::{CallContext, CallFuture, decode_args, encode_ret};
 use modvirt_runtime::observe::inflight::Waiting;
 use modvirt_runtime::observe::phases::PhaseGuard;
+use modvirt_runtime::peer::PeerTarget;
 use modvirt_runtime::{DaemonSpec, DriverInfo, VersionFuture};
-use modvirt_wire::remote::{DomainArgs, DomainLookupByNameArgs, DomainRet, NonnullDomain, Uuid};
+use modvirt_wire::remote::{
+    DomainArgs, DomainLookupByNameArgs, DomainRet, NetworkLookupByNameArgs, NetworkRet, NonnullDomain,
+    NonnullNetwork, Uuid,
+};
 use modvirt_wire::{ErrorCode, ErrorDomain, RpcError};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,6 +36,8 @@ use std::time::Duration;
 const DOMAIN_LOOKUP_BY_NAME: i32 = 23;
 const DOMAIN_RESUME: i32 = 28;
 const DOMAIN_SUSPEND: i32 = 34;
+const NETWORK_LOOKUP_BY_NAME: i32 = 46;
+const PEER_TIMEOUT: Duration = Duration::from_secs(30);
 const JOB_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn env_ms(key: &str, default: u64) -> Duration {
@@ -74,6 +87,49 @@ async fn job(ctx: CallContext, dom: NonnullDomain, work: Duration) -> Result<Vec
     encode_ret(&())
 }
 
+/// `MODVIRT_TESTD_PEER=<daemon>:<socket>`.
+fn peer() -> Option<PeerTarget> {
+    let v = std::env::var("MODVIRT_TESTD_PEER").ok()?;
+    let (daemon, socket) = v.split_once(':')?;
+    Some(PeerTarget {
+        daemon: daemon.to_owned(),
+        socket: socket.into(),
+        uri: "qemu:///system".into(),
+    })
+}
+
+async fn network_lookup(ctx: CallContext, payload: Vec<u8>) -> Result<Vec<u8>, RpcError> {
+    if let Some(target) = peer() {
+        return ctx
+            .daemon
+            .peers
+            .call(
+                &ctx.daemon,
+                &ctx,
+                &target,
+                NETWORK_LOOKUP_BY_NAME,
+                "NETWORK_LOOKUP_BY_NAME",
+                payload,
+                PEER_TIMEOUT,
+            )
+            .await;
+    }
+    let a: NetworkLookupByNameArgs = decode_args(&payload)?;
+    let work = env_ms("MODVIRT_TESTD_NETWORK_MS", 0);
+    if !work.is_zero() {
+        let _w = ctx.call.wait_on(Waiting::Other {
+            description: format!("test network lookup of {} ({} ms)", a.name, work.as_millis()),
+        });
+        tokio::time::sleep(work).await;
+    }
+    encode_ret(&NetworkRet {
+        net: NonnullNetwork {
+            uuid: fake_domain(&a.name).uuid,
+            name: a.name,
+        },
+    })
+}
+
 impl DriverInfo for TestDriver {
     fn uri_scheme(&self) -> &'static str {
         "qemu"
@@ -108,6 +164,7 @@ impl DriverInfo for TestDriver {
                 let a: DomainArgs = decode_args(&payload)?;
                 job(ctx, a.dom, env_ms("MODVIRT_TESTD_SUSPEND_MS", 3000)).await
             }),
+            NETWORK_LOOKUP_BY_NAME => Box::pin(network_lookup(ctx, payload)),
             DOMAIN_RESUME => Box::pin(async move {
                 let a: DomainArgs = decode_args(&payload)?;
                 job(ctx, a.dom, Duration::ZERO).await
@@ -118,8 +175,13 @@ impl DriverInfo for TestDriver {
 }
 
 fn main() -> ExitCode {
+    let name: &'static str = match std::env::var("MODVIRT_TESTD_NAME") {
+        // Leaked once: the daemon's name lives as long as the process.
+        Ok(n) if !n.is_empty() => Box::leak(n.into_boxed_str()),
+        _ => "virttestd",
+    };
     modvirt_runtime::main(DaemonSpec {
-        name: "virttestd",
+        name,
         about: "modvirt test daemon (test driver, for the test suite only)",
         driver: Arc::new(TestDriver),
     })

@@ -17,16 +17,20 @@ use crate::daemon::DaemonShared;
 use crate::dispatch::{self, CallContext, ProgramHandler};
 use crate::idle::Inhibitor;
 use crate::observe::inflight::CallGuard;
+use crate::observe::spans;
 use crate::server::{ClientSettings, Server};
+use modvirt_wire::XdrDecode;
 use modvirt_wire::message;
-use modvirt_wire::observe::OBSERVE_PROGRAM;
+use modvirt_wire::observe::{CallContextMsg, CallerLink, OBSERVE_PROGRAM, procs};
 use modvirt_wire::{Header, MessageType, ProcKind, Procedure, RpcError, Status};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 /// The idle-timer inhibitor reason of calls in progress.
 pub const INFLIGHT_REASON: &str = "in-flight calls";
@@ -153,6 +157,7 @@ pub(super) async fn read_loop(
     let permits = Arc::new(Semaphore::new(settings.max_client_requests));
     let mut first_frame = true;
     let mut body = Vec::new();
+    let mut pending_context: Option<CallContextMsg> = None;
     loop {
         match read_frame(&mut rd, &mut body, limit, first_frame).await {
             Ok(true) => {}
@@ -167,6 +172,14 @@ pub(super) async fn read_loop(
         };
         // Keepalive MESSAGEs are ours (as libvirt's virKeepAliveCheckMessage);
         // anything else for that program is refused below like any unknown program.
+        // A peer daemon describes its next call (see `modvirt_wire::observe`).
+        if header.prog == OBSERVE_PROGRAM
+            && header.type_ == MessageType::Message
+            && header.proc_ == procs::CALL_CONTEXT
+        {
+            pending_context = CallContextMsg::from_xdr(payload).ok();
+            continue;
+        }
         if header.prog == KEEPALIVE_PROGRAM
             && header.vers == KEEPALIVE_VERSION
             && header.type_ == MessageType::Message
@@ -179,6 +192,8 @@ pub(super) async fn read_loop(
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return End::Closed;
         };
+        // A context applies to the next call only, refused or not.
+        let context = pending_context.take();
         let (handler, procedure) = match precheck(server, client, &header) {
             Ok(v) => v,
             Err(err) => {
@@ -186,7 +201,15 @@ pub(super) async fn read_loop(
                 continue;
             }
         };
-        let tracked = Tracked::start(daemon, client, handler.program().name, procedure, &header, permit);
+        let tracked = Tracked::start(
+            daemon,
+            client,
+            handler.program().name,
+            procedure,
+            &header,
+            permit,
+            context,
+        );
         let ctx = CallContext {
             daemon: daemon.clone(),
             client: client.clone(),
@@ -194,9 +217,11 @@ pub(super) async fn read_loop(
             procedure,
             call: tracked.call.record.clone(),
         };
-        let mut call = handler.call(ctx, payload.to_vec());
+        let mut call = handler
+            .call(ctx, payload.to_vec())
+            .instrument(tracked.span.clone());
         if let Some(worker) = server.pool.borrow_free_worker() {
-            let polled = call.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            let polled = Pin::new(&mut call).poll(&mut Context::from_waker(Waker::noop()));
             drop(worker);
             if let Poll::Ready(result) = polled {
                 tracked.reply(client, &header, result).await;
@@ -219,6 +244,7 @@ pub(super) async fn read_loop(
 /// observability calls), the client's request slot, and its timing.
 struct Tracked {
     call: CallGuard,
+    span: tracing::Span,
     _inhibit: Option<Inhibitor>,
     _permit: OwnedSemaphorePermit,
     daemon: Arc<DaemonShared>,
@@ -235,16 +261,47 @@ impl Tracked {
         procedure: &'static Procedure,
         header: &Header,
         permit: OwnedSemaphorePermit,
+        context: Option<CallContextMsg>,
     ) -> Tracked {
         let observing = header.prog == OBSERVE_PROGRAM;
         if !observing {
             client.make_active(&daemon.idle);
         }
+        let call = daemon
+            .observer
+            .inflight
+            .start(program, procedure.name, header.serial, client.to_ref());
+        // One server span per call (OpenTelemetry RPC conventions), unless
+        // call spans are configured off; observers' own calls are not traced.
+        let span = if observing || !daemon.observer.call_spans() {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!(
+                target: "rpc.call",
+                "rpc.call",
+                otel.name = procedure.name,
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
+                rpc.system = "libvirt",
+                rpc.service = program,
+                rpc.method = procedure.name,
+                rpc.client_pid = client.identity.pid,
+                rpc.result = tracing::field::Empty,
+            )
+        };
+        if let Some(ctx) = context {
+            if !ctx.traceparent.is_empty() {
+                let _ = spans::set_remote_parent(&span, &ctx.traceparent);
+            }
+            call.record.set_caller(CallerLink {
+                daemon: ctx.caller_daemon,
+                call: ctx.caller_call,
+            });
+        }
+        call.record.set_span(span.clone());
         Tracked {
-            call: daemon
-                .observer
-                .inflight
-                .start(program, procedure.name, header.serial, client.to_ref()),
+            call,
+            span,
             _inhibit: (!observing).then(|| daemon.idle.inhibit(INFLIGHT_REASON)),
             _permit: permit,
             daemon: daemon.clone(),
@@ -258,6 +315,10 @@ impl Tracked {
     async fn reply(self, client: &Client, header: &Header, result: Result<Vec<u8>, RpcError>) {
         let ok = result.is_ok();
         client.send_reply(header, result).await;
+        self.span.record("rpc.result", if ok { "ok" } else { "error" });
+        if !ok {
+            self.span.record("otel.status_code", "ERROR");
+        }
         self.daemon.metrics.rpc_finished(
             self.program,
             self.procedure.number,

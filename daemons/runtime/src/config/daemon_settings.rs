@@ -30,6 +30,9 @@ pub struct DaemonSettings {
     pub log_level: u32,
     pub log_filters: Option<String>,
     pub log_outputs: Option<String>,
+    /// modvirt's own key `call_spans` (0 or 1, default 1): record a span
+    /// for every RPC call.
+    pub call_spans: bool,
 }
 
 /// The configuration keys of one server; `None` where the server has no such key.
@@ -172,6 +175,7 @@ impl Default for DaemonSettings {
             log_level: 3,
             log_filters: None,
             log_outputs: None,
+            call_spans: true,
         }
     }
 }
@@ -181,6 +185,12 @@ impl DaemonSettings {
     /// does not set, and checks them; errors name the line of the offending key.
     pub fn from_conf(conf: &ConfFile) -> Result<DaemonSettings, ConfigError> {
         let default = DaemonSettings::default();
+        let call_spans = match conf.get_u32("call_spans")? {
+            None => default.call_spans,
+            Some(0) => false,
+            Some(1) => true,
+            Some(_) => return Err(conf.invalid("call_spans", "must be 0 or 1")),
+        };
         let log_level = conf.get_u32("log_level")?.unwrap_or(default.log_level);
         if !(1..=4).contains(&log_level) {
             return Err(conf.invalid("log_level", "must be 1 (debug) .. 4 (error)"));
@@ -191,6 +201,7 @@ impl DaemonSettings {
             log_level,
             log_filters: conf.get_string("log_filters")?,
             log_outputs: conf.get_string("log_outputs")?,
+            call_spans,
         })
     }
 }

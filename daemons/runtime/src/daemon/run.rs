@@ -119,6 +119,7 @@ async fn serve(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), Sta
         observer: s.observer.clone(),
         metrics: Metrics::new(&name, env!("CARGO_PKG_VERSION")),
         spans: s.spans.clone(),
+        peers: crate::peer::Peers::new(&name),
         servers: OnceLock::new(),
     });
     let remote: Arc<dyn ProgramHandler> = Arc::new(RemoteProgram::new(s.spec.driver.clone()));
@@ -199,6 +200,7 @@ fn reload(d: &DaemonShared, conf_path: Option<&Path>, paths: &RuntimePaths, expl
             d.logging.set_filters(st.log_filters.as_deref().unwrap_or(""))?;
             d.logging.set_outputs(st.log_outputs.as_deref().unwrap_or(""))?;
             d.logging.set_level(level);
+            d.observer.set_call_spans(st.call_spans);
             let servers = d.servers();
             if let [main, admin] = servers {
                 main.apply(&st.main)?;

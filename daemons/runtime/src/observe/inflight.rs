@@ -85,6 +85,8 @@ pub struct CallRecord {
     pub started: Instant,
     pub started_ms: u64,
     pub trace_id: Mutex<Option<String>>,
+    /// The call's span; its trace id is read only when observed.
+    span: std::sync::OnceLock<tracing::Span>,
     pub caller: Mutex<Option<CallerLink>>,
     waiting: Mutex<Vec<(u64, Waiting)>>,
     next_wait: AtomicU64,
@@ -114,6 +116,14 @@ impl CallRecord {
         *lock(&self.trace_id) = id;
     }
 
+    pub fn set_span(&self, span: tracing::Span) {
+        let _ = self.span.set(span);
+    }
+
+    pub fn span(&self) -> Option<&tracing::Span> {
+        self.span.get()
+    }
+
     pub fn set_caller(&self, caller: CallerLink) {
         *lock(&self.caller) = Some(caller);
     }
@@ -128,7 +138,9 @@ impl CallRecord {
             started_ms: self.started_ms,
             age_s: now.duration_since(self.started).as_secs_f64(),
             waiting_on: self.waiting().map(|w| w.to_wire(now)),
-            trace_id: lock(&self.trace_id).clone(),
+            trace_id: lock(&self.trace_id)
+                .clone()
+                .or_else(|| self.span.get().and_then(super::spans::trace_id)),
             caller: lock(&self.caller).clone(),
         }
     }
@@ -187,6 +199,7 @@ impl InflightRegistry {
             started: Instant::now(),
             started_ms: unix_ms(),
             trace_id: Mutex::new(None),
+            span: std::sync::OnceLock::new(),
             caller: Mutex::new(None),
             waiting: Mutex::new(Vec::new()),
             next_wait: AtomicU64::new(0),

@@ -1,0 +1,333 @@
+//! The observability core end to end: real daemons, real virsh, and the
+//! real `virt-daemons` CLI reading them (state files, lifecycle logs and the
+//! OBSERVE program on the admin socket).
+
+use modvirt_tests::{ChildGuard, Daemon, DaemonOptions, bin, ok_stdout, require_tool, temp_root, wait_for};
+use serde_json::Value;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Runs `virt-daemons --root ROOT ARGS…` and returns its stdout.
+fn virt_daemons(root: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin("virt-daemons"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("MODVIRT_ROOT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run virt-daemons");
+    ok_stdout(&out)
+}
+
+fn status_json(root: &Path) -> Value {
+    serde_json::from_str(&virt_daemons(root, &["status", "--json"])).expect("status --json is JSON")
+}
+
+fn daemon_entry<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["daemons"]
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["name"] == name))
+        .unwrap_or_else(|| panic!("{name} missing from {status:#}"))
+}
+
+fn lifecycle_events(root: &Path, name: &str) -> Vec<String> {
+    let text =
+        std::fs::read_to_string(root.join(format!("run/libvirt/modvirt/{name}.log"))).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["event"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn manual_start_reports_cause_phases_and_idle() {
+    let d = Daemon::start(
+        "virtqemud",
+        DaemonOptions {
+            args: vec!["--timeout".into(), "60".into()],
+            ..Default::default()
+        },
+    );
+    assert!(wait_for(Duration::from_secs(5), || lifecycle_events(
+        d.root.path(),
+        "virtqemud"
+    )
+    .len()
+        == 2));
+    let st = status_json(d.root.path());
+    let e = daemon_entry(&st, "virtqemud");
+    assert_eq!(e["state"], "running");
+    assert_eq!(e["pid"], d.pid());
+    assert_eq!(e["activation"]["cause"], "manual");
+    assert_eq!(e["idle"]["timeout_s"], 60);
+    assert_eq!(e["idle"]["armed"], true, "no client: the countdown runs: {e:#}");
+    let phases: Vec<&str> = e["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in ["config", "pid-file", "sockets", "servers", "driver"] {
+        assert!(phases.contains(&name), "phase {name} missing: {phases:?}");
+    }
+    assert!(e["phases"][0]["duration_ms"].is_number());
+    assert_eq!(
+        lifecycle_events(d.root.path(), "virtqemud"),
+        ["activated", "ready"]
+    );
+}
+
+#[test]
+fn socket_activation_names_virsh_and_its_pid() {
+    let root = temp_root("modvirt-obs-");
+    let run = root.path().join("run/libvirt");
+    std::fs::create_dir_all(&run).unwrap();
+    let sock = |s: &str| run.join(format!("virtqemud-{s}"));
+    let mut cmd = Command::new(require_tool("systemd-socket-activate"));
+    for s in ["sock", "sock-ro", "admin-sock"] {
+        cmd.arg("-l").arg(sock(s));
+    }
+    cmd.arg("--fdname=virtqemud.socket:virtqemud-ro.socket:virtqemud-admin.socket")
+        .arg(bin("virtqemud"))
+        .arg("--root")
+        .arg(root.path())
+        .arg("--timeout")
+        .arg("30");
+    modvirt_tests::clear_daemon_env(&mut cmd);
+    let activator = ChildGuard::spawn(cmd.stdout(Stdio::null()).stderr(Stdio::null()));
+    assert!(wait_for(Duration::from_secs(5), || sock("sock").exists()));
+    let uri = format!("qemu:///system?socket={}", sock("sock").display());
+    let mut virsh = Command::new(require_tool("virsh"))
+        .args(["-c", &uri, "hostname"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let virsh_pid = virsh.id() as i32;
+    assert!(virsh.wait().unwrap().success());
+    let st = status_json(root.path());
+    let e = daemon_entry(&st, "virtqemud");
+    assert_eq!(e["state"], "running", "{e:#}");
+    assert_eq!(
+        e["pid"],
+        activator.pid(),
+        "exec'd in place of systemd-socket-activate"
+    );
+    let a = &e["activation"];
+    assert_eq!(a["cause"], "socket", "{a:#}");
+    assert_eq!(a["socket"], "virtqemud.socket");
+    assert_eq!(a["client"]["comm"], "virsh");
+    assert_eq!(a["client"]["pid"], virsh_pid);
+    assert_eq!(a["client"]["uid"], 0);
+    let why = virt_daemons(root.path(), &["why", "virtqemud"]);
+    assert!(why.contains("virtqemud.socket"), "{why}");
+    assert!(why.contains(&format!("pid {virsh_pid}")), "{why}");
+}
+
+/// Accepts (and counts) connections on `path` in the background.
+fn counting_listener(path: &Path) -> Arc<AtomicUsize> {
+    let _ = std::fs::remove_file(path);
+    let l = UnixListener::bind(path).expect("bind counting listener");
+    let n = Arc::new(AtomicUsize::new(0));
+    let n2 = n.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            if c.is_ok() {
+                n2.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    n
+}
+
+#[test]
+fn idle_exit_is_reported_without_waking_the_daemon() {
+    let mut d = Daemon::start(
+        "virtqemud",
+        DaemonOptions {
+            args: vec!["--timeout".into(), "1".into()],
+            ..Default::default()
+        },
+    );
+    assert!(d.wait_exit(Duration::from_secs(15)).is_some(), "idle exit");
+    // Where socket activation would listen, a listener that counts: any
+    // observer connecting here would have woken the daemon.
+    let wakes = counting_listener(&d.socket("admin-sock"));
+    let _rw = counting_listener(&d.socket("sock"));
+    for _ in 0..3 {
+        let st = status_json(d.root.path());
+        let e = daemon_entry(&st, "virtqemud");
+        assert_eq!(e["state"], "idle-exited", "{e:#}");
+        assert!(e["pid"].is_null());
+        let _ = virt_daemons(d.root.path(), &["why", "virtqemud"]);
+        let _ = virt_daemons(d.root.path(), &["hangs"]);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        wakes.load(Ordering::SeqCst),
+        0,
+        "an observer connected to a sleeping daemon"
+    );
+    assert_eq!(
+        lifecycle_events(d.root.path(), "virtqemud"),
+        ["activated", "ready", "idle-exit"],
+        "exactly one run: nothing started it again"
+    );
+}
+
+#[test]
+fn polling_observer_does_not_keep_the_daemon_awake() {
+    let mut d = Daemon::start(
+        "virtqemud",
+        DaemonOptions {
+            args: vec!["--timeout".into(), "3".into()],
+            ..Default::default()
+        },
+    );
+    let start = Instant::now();
+    let mut seen_running = 0;
+    let exited = loop {
+        if let Some(st) = d.exited() {
+            break Some(st);
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            break None;
+        }
+        let st = status_json(d.root.path());
+        if daemon_entry(&st, "virtqemud")["state"] == "running" {
+            seen_running += 1;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "still alive after 20 s of polling"
+    );
+    assert!(
+        seen_running >= 3,
+        "the observer saw it running ({seen_running} polls)"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(2500),
+        "exited before its timeout"
+    );
+    assert_eq!(
+        daemon_entry(&status_json(d.root.path()), "virtqemud")["state"],
+        "idle-exited"
+    );
+}
+
+#[test]
+fn blocked_call_shows_in_hangs_with_its_holder() {
+    let d = Daemon::start(
+        "virttestd",
+        DaemonOptions {
+            env: vec![("MODVIRT_TESTD_SUSPEND_MS".into(), "8000".into())],
+            ..Default::default()
+        },
+    );
+    let virsh = |_: ()| {
+        ChildGuard::spawn(
+            Command::new(require_tool("virsh"))
+                .args(["-c", &d.uri(false), "suspend", "vm1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+    };
+    let first = virsh(());
+    assert!(wait_for(Duration::from_secs(5), || {
+        let st = status_json(d.root.path());
+        daemon_entry(&st, "virttestd")["inflight"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["procedure"] == "DOMAIN_SUSPEND"))
+    }));
+    let second = virsh(());
+    let mut text = String::new();
+    let found = wait_for(Duration::from_secs(6), || {
+        text = virt_daemons(d.root.path(), &["hangs", "--older-than", "1"]);
+        text.contains("waiting on job lock domain:vm1 held by")
+    });
+    assert!(found, "hangs output:\n{text}");
+    assert!(text.contains(&format!("virsh(pid {})", second.pid())), "{text}");
+    assert!(
+        text.contains(&format!("from virsh(pid {})", first.pid())),
+        "{text}"
+    );
+    assert!(text.contains("DOMAIN_SUSPEND"), "{text}");
+    let json: Value = serde_json::from_str(&virt_daemons(
+        d.root.path(),
+        &["hangs", "--older-than", "1", "--json"],
+    ))
+    .unwrap();
+    let hops = json["hangs"][0]["hops"].as_array().expect("one chain");
+    assert!(hops.len() >= 2, "{json:#}");
+    let st = status_json(d.root.path());
+    let locks = daemon_entry(&st, "virttestd");
+    let waiting: Vec<&Value> = locks["inflight"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["waiting_on"]["kind"] == "job-lock")
+        .collect();
+    assert_eq!(waiting.len(), 1, "{locks:#}");
+    assert_eq!(waiting[0]["waiting_on"]["holder_procedure"], "DOMAIN_SUSPEND");
+    assert!(waiting[0]["age_s"].as_f64().unwrap() >= 1.0);
+}
+
+#[test]
+fn driver_init_steps_show_in_boot() {
+    let d = Daemon::start(
+        "virttestd",
+        DaemonOptions {
+            env: vec![("MODVIRT_TESTD_INIT_MS".into(), "120".into())],
+            ..Default::default()
+        },
+    );
+    let boot = virt_daemons(d.root.path(), &["boot"]);
+    let driver = boot
+        .lines()
+        .find(|l| l.trim_start().starts_with("driver"))
+        .unwrap_or("");
+    assert!(!driver.is_empty(), "{boot}");
+    assert!(
+        boot.contains("enumerate") && boot.contains("3 test objects"),
+        "{boot}"
+    );
+    // The slow step makes `driver` the slowest phase: listed first.
+    let first_phase = boot.lines().nth(1).unwrap_or("");
+    assert!(first_phase.trim_start().starts_with("driver"), "{boot}");
+}
+
+#[test]
+fn crash_is_detected_by_observers_and_the_next_start() {
+    let d = Daemon::start("virtqemud", DaemonOptions::default());
+    // The sockets accept before the daemon logs `ready`: wait for it.
+    assert!(wait_for(Duration::from_secs(5), || lifecycle_events(
+        d.root.path(),
+        "virtqemud"
+    )
+    .len()
+        == 2));
+    d.signal(nix::sys::signal::Signal::SIGKILL);
+    let root = d.into_root();
+    let st = status_json(root.path());
+    assert_eq!(daemon_entry(&st, "virtqemud")["state"], "crashed", "{st:#}");
+    let d2 = Daemon::start_in("virtqemud", root, DaemonOptions::default());
+    assert!(wait_for(Duration::from_secs(5), || lifecycle_events(
+        d2.root.path(),
+        "virtqemud"
+    )
+    .len()
+        == 5));
+    assert_eq!(
+        lifecycle_events(d2.root.path(), "virtqemud"),
+        ["activated", "ready", "crashed", "activated", "ready"]
+    );
+    let st = status_json(d2.root.path());
+    assert_eq!(daemon_entry(&st, "virtqemud")["state"], "running");
+}
