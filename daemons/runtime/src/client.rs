@@ -85,6 +85,7 @@ pub struct Client {
     /// admin socket stay passive (unset) while they only call the OBSERVE
     /// program; every other client counts from the moment it connects.
     presence: Mutex<Option<ClientPresence>>,
+    wire_ref: Arc<modvirt_wire::observe::ClientRef>,
     pub identity: PeerIdentity,
     opened: AtomicBool,
     keepalive_on: AtomicBool,
@@ -144,14 +145,9 @@ impl Client {
         }
     }
 
-    /// The wire form of this client, for observers.
-    pub fn to_ref(&self) -> modvirt_wire::observe::ClientRef {
-        modvirt_wire::observe::ClientRef {
-            server: self.server.clone(),
-            id: self.id,
-            pid: self.identity.pid,
-            comm: self.identity.command.clone(),
-        }
+    /// The wire form of this client, for observers (shared by its calls).
+    pub fn to_ref(&self) -> Arc<modvirt_wire::observe::ClientRef> {
+        self.wire_ref.clone()
     }
 
     /// Starts server-side keepalive (the client said it speaks it).
@@ -236,8 +232,16 @@ pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixS
     let fd = stream.as_raw_fd();
     let settings = server.client_settings();
     let (rd, wr) = stream.into_split();
+    let id = server.next_client_id();
+    let wire_ref = Arc::new(modvirt_wire::observe::ClientRef {
+        server: server.name.clone(),
+        id,
+        pid: identity.pid,
+        comm: identity.command.clone(),
+    });
     let client = Arc::new(Client {
-        id: server.next_client_id(),
+        id,
+        wire_ref,
         server: server.name.clone(),
         connected_at: SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -6,6 +6,7 @@
 //! restarts the countdown; a timeout of 0 disables it. Clients and
 //! inhibitors are RAII guards, so nothing can leak on an error path.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -17,7 +18,7 @@ struct State {
     timeout: u32,
     clients: usize,
     next_id: u64,
-    inhibitors: BTreeMap<u64, (String, Instant)>,
+    inhibitors: BTreeMap<u64, (Cow<'static, str>, Instant)>,
     idle_since: Instant,
 }
 
@@ -115,7 +116,7 @@ impl IdleTimer {
         self.update(|s| s.timeout = secs);
     }
 
-    pub fn inhibit(&self, reason: impl Into<String>) -> Inhibitor {
+    pub fn inhibit(&self, reason: impl Into<Cow<'static, str>>) -> Inhibitor {
         let reason = reason.into();
         let mut id = 0;
         self.update(|s| {
@@ -144,7 +145,7 @@ impl IdleTimer {
             inhibitors: s
                 .inhibitors
                 .values()
-                .map(|(r, since)| (r.clone(), now.duration_since(*since)))
+                .map(|(r, since)| (r.to_string(), now.duration_since(*since)))
                 .collect(),
             remaining: idle.then(|| {
                 (s.idle_since + Duration::from_secs(s.timeout.into())).saturating_duration_since(now)

@@ -26,7 +26,7 @@ use modvirt_wire::{Header, MessageType, ProcKind, Procedure, RpcError, Status};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -250,7 +250,6 @@ struct Tracked {
     daemon: Arc<DaemonShared>,
     program: &'static str,
     procedure: &'static Procedure,
-    started: Instant,
 }
 
 impl Tracked {
@@ -307,7 +306,6 @@ impl Tracked {
             daemon: daemon.clone(),
             program,
             procedure,
-            started: Instant::now(),
         }
     }
 
@@ -324,7 +322,7 @@ impl Tracked {
             self.procedure.number,
             self.procedure.name,
             ok,
-            self.started.elapsed(),
+            self.call.record.started.elapsed(),
         );
     }
 }

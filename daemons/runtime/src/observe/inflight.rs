@@ -81,9 +81,8 @@ pub struct CallRecord {
     pub program: &'static str,
     pub procedure: &'static str,
     pub serial: u32,
-    pub client: ClientRef,
+    pub client: Arc<ClientRef>,
     pub started: Instant,
-    pub started_ms: u64,
     pub trace_id: Mutex<Option<String>>,
     /// The call's span; its trace id is read only when observed.
     span: std::sync::OnceLock<tracing::Span>,
@@ -134,8 +133,9 @@ impl CallRecord {
             program: self.program.to_owned(),
             procedure: self.procedure.to_owned(),
             serial: self.serial,
-            client: self.client.clone(),
-            started_ms: self.started_ms,
+            client: (*self.client).clone(),
+            // The wall-clock start, derived when observed (no clock read per call).
+            started_ms: unix_ms().saturating_sub(now.duration_since(self.started).as_millis() as u64),
             age_s: now.duration_since(self.started).as_secs_f64(),
             waiting_on: self.waiting().map(|w| w.to_wire(now)),
             trace_id: lock(&self.trace_id)
@@ -187,7 +187,7 @@ impl InflightRegistry {
         program: &'static str,
         procedure: &'static str,
         serial: u32,
-        client: ClientRef,
+        client: Arc<ClientRef>,
     ) -> CallGuard {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let record = Arc::new(CallRecord {
@@ -197,7 +197,6 @@ impl InflightRegistry {
             serial,
             client,
             started: Instant::now(),
-            started_ms: unix_ms(),
             trace_id: Mutex::new(None),
             span: std::sync::OnceLock::new(),
             caller: Mutex::new(None),
@@ -233,13 +232,13 @@ impl InflightRegistry {
 mod tests {
     use super::*;
 
-    fn client() -> ClientRef {
-        ClientRef {
+    fn client() -> Arc<ClientRef> {
+        Arc::new(ClientRef {
             server: "s".into(),
             id: 1,
             pid: 2,
             comm: "virsh".into(),
-        }
+        })
     }
 
     #[test]

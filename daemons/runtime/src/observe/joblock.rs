@@ -174,13 +174,13 @@ mod tests {
     use super::*;
     use modvirt_wire::observe::{ClientRef, WaitOn};
 
-    fn client() -> ClientRef {
-        ClientRef {
+    fn client() -> Arc<ClientRef> {
+        Arc::new(ClientRef {
             server: "s".into(),
             id: 1,
             pid: 2,
             comm: "virsh".into(),
-        }
+        })
     }
 
     #[tokio::test]

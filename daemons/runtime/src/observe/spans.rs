@@ -98,17 +98,19 @@ struct SpanRecord {
     name: Cow<'static, str>,
     start_unix_ns: u64,
     duration_ns: u64,
-    attributes: Vec<(&'static str, String)>,
+    attributes: layer::Attrs,
     /// Attributes left out because the span had too many.
     dropped_attributes: u32,
 }
 
 impl SpanRecord {
     fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.as_str())
+        self.attributes.get(key)
+    }
+
+    /// The span's name, or the `otel.name` that replaces it.
+    fn display_name(&self) -> &str {
+        self.attribute("otel.name").unwrap_or(&self.name)
     }
 
     fn is_error(&self) -> bool {
@@ -123,13 +125,13 @@ impl SpanRecord {
             trace_id: context::format_trace_id(self.trace_id),
             span_id: context::format_span_id(self.span_id),
             parent_span_id: self.parent_span_id.map(context::format_span_id),
-            name: self.name.clone().into_owned(),
+            name: self.display_name().to_owned(),
             start_unix_ns: self.start_unix_ns,
             duration_ns: self.duration_ns,
             attributes: self
                 .attributes
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
             status: if self.is_error() { "error" } else { "ok" }.to_owned(),
         }

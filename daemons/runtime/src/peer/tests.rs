@@ -27,7 +27,7 @@ impl Caller {
             pid: 4242,
             comm: "virsh".into(),
         };
-        let guard = registry.start("REMOTE", "DOMAIN_CREATE", 9, client);
+        let guard = registry.start("REMOTE", "DOMAIN_CREATE", 9, Arc::new(client));
         Caller {
             metrics: Metrics::new("virtqemud", "test"),
             _registry: registry,

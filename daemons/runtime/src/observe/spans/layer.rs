@@ -82,10 +82,9 @@ impl SpanData {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         let duration_ns = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let name = match self.fields.get("otel.name") {
-            Some(renamed) => Cow::Owned(renamed.to_owned()),
-            None => Cow::Borrowed(name),
-        };
+        // `otel.name` (if any) stays an attribute: it replaces the name
+        // when the record is read or exported, not on the call path.
+        let name = Cow::Borrowed(name);
         SpanRecord {
             trace_id: self.trace_id,
             span_id: self.span_id,
@@ -155,34 +154,120 @@ where
 }
 
 /// A span's fields as string attributes, in the order first recorded.
-#[derive(Debug, Default)]
+/// A span's attributes in two allocations: every value in one string
+/// buffer, and an index of (key, start, end) into it. Replacing a value
+/// appends the new one (the old bytes stay until the span closes).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(super) struct Attrs {
+    buf: String,
+    items: Vec<(&'static str, u32, u32)>,
+}
+
+impl Attrs {
+    pub(super) fn with_capacity(items: usize, bytes: usize) -> Attrs {
+        Attrs {
+            buf: String::with_capacity(bytes),
+            items: Vec::with_capacity(items),
+        }
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.items
+            .iter()
+            .map(|&(k, a, b)| (k, &self.buf[a as usize..b as usize]))
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Appends `value` (already cut to size) for `key`; false if there was
+    /// no room for a new key.
+    fn put(&mut self, key: &'static str, write: impl FnOnce(&mut String)) -> bool {
+        let start = self.buf.len();
+        write(&mut self.buf);
+        let end = self.buf.len();
+        if let Some(slot) = self.items.iter_mut().find(|(k, _, _)| *k == key) {
+            *slot = (key, start as u32, end as u32);
+            true
+        } else if self.items.len() < MAX_ATTRIBUTES {
+            self.items.push((key, start as u32, end as u32));
+            true
+        } else {
+            self.buf.truncate(start);
+            false
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn from_pairs(pairs: &[(&'static str, &str)]) -> Attrs {
+        let mut a = Attrs::default();
+        for (k, v) in pairs {
+            a.put(k, |b| b.push_str(v));
+        }
+        a
+    }
+}
+
+#[derive(Debug)]
 struct Fields {
-    attributes: Vec<(&'static str, String)>,
+    attributes: Attrs,
     dropped: u32,
+}
+
+impl Default for Fields {
+    fn default() -> Fields {
+        // Sized for an RPC call span: ~10 fields, short values.
+        Fields {
+            attributes: Attrs::with_capacity(12, 160),
+            dropped: 0,
+        }
+    }
 }
 
 impl Fields {
     fn get(&self, key: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.as_str())
+        self.attributes.get(key)
     }
 
-    fn set(&mut self, key: &'static str, mut value: String) {
-        if value.len() > MAX_VALUE_LEN {
-            let mut end = MAX_VALUE_LEN;
-            while !value.is_char_boundary(end) {
-                end -= 1;
+    /// Stores a value, cut to [`MAX_VALUE_LEN`] bytes (marked with `…`).
+    fn set_str(&mut self, key: &'static str, value: &str) {
+        let ok = self.attributes.put(key, |buf| {
+            if value.len() > MAX_VALUE_LEN {
+                let mut end = MAX_VALUE_LEN;
+                while !value.is_char_boundary(end) {
+                    end -= 1;
+                }
+                buf.push_str(&value[..end]);
+                buf.push('…');
+            } else {
+                buf.push_str(value);
             }
-            value.truncate(end);
-            value.push('…');
+        });
+        if !ok {
+            self.dropped = self.dropped.saturating_add(1);
         }
-        if let Some((_, slot)) = self.attributes.iter_mut().find(|(k, _)| *k == key) {
-            *slot = value;
-        } else if self.attributes.len() < MAX_ATTRIBUTES {
-            self.attributes.push((key, value));
-        } else {
+    }
+
+    /// Stores a value formatted in place (numbers, debug output).
+    fn set_fmt(&mut self, key: &'static str, value: impl fmt::Display) {
+        use std::fmt::Write as _;
+        let mut cut = false;
+        let ok = self.attributes.put(key, |buf| {
+            let start = buf.len();
+            let _ = write!(buf, "{value}");
+            if buf.len() - start > MAX_VALUE_LEN {
+                let mut end = start + MAX_VALUE_LEN;
+                while !buf.is_char_boundary(end) {
+                    end -= 1;
+                }
+                buf.truncate(end);
+                buf.push('…');
+                cut = true;
+            }
+        });
+        let _ = cut;
+        if !ok {
             self.dropped = self.dropped.saturating_add(1);
         }
     }
@@ -190,41 +275,39 @@ impl Fields {
 
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        let cut = value.len().min(MAX_VALUE_LEN + 4);
-        let end = (0..=cut).rev().find(|&i| value.is_char_boundary(i)).unwrap_or(0);
-        self.set(field.name(), value[..end].to_owned());
+        self.set_str(field.name(), value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.set(field.name(), value.to_string());
+        self.set_str(field.name(), if value { "true" } else { "false" });
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.set(field.name(), value.to_string());
+        self.set_fmt(field.name(), value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.set(field.name(), value.to_string());
+        self.set_fmt(field.name(), value);
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.set(field.name(), value.to_string());
+        self.set_fmt(field.name(), value);
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.set(field.name(), value.to_string());
+        self.set_fmt(field.name(), value);
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.set(field.name(), value.to_string());
+        self.set_fmt(field.name(), value);
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.set(field.name(), value.to_string());
+        self.set_fmt(field.name(), value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.set(field.name(), format!("{value:?}"));
+        self.set_fmt(field.name(), format_args!("{value:?}"));
     }
 }
 
@@ -366,10 +449,10 @@ mod tests {
             .map(|i| &*Box::leak(format!("k{i}").into_boxed_str()))
             .collect();
         for &key in &keys {
-            fields.set(key, "v".to_owned());
+            fields.set_str(key, "v");
         }
-        fields.set("k0", "changed".to_owned());
-        assert_eq!(fields.attributes.len(), MAX_ATTRIBUTES);
+        fields.set_str("k0", "changed");
+        assert_eq!(fields.attributes.iter().count(), MAX_ATTRIBUTES);
         assert_eq!(fields.dropped, 3);
         assert_eq!(fields.get("k0"), Some("changed"));
     }

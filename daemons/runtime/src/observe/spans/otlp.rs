@@ -458,7 +458,7 @@ fn span(record: &SpanRecord) -> Span {
             .parent_span_id
             .map_or_else(Vec::new, |p| p.to_be_bytes().to_vec()),
         flags,
-        name: record.name.clone().into_owned(),
+        name: record.display_name().to_owned(),
         kind: kind as i32,
         start_time_unix_nano: record.start_unix_ns,
         end_time_unix_nano: record.start_unix_ns.saturating_add(record.duration_ns),
@@ -466,7 +466,7 @@ fn span(record: &SpanRecord) -> Span {
             .attributes
             .iter()
             .filter(|(key, _)| !SPECIAL.contains(key))
-            .map(|(key, value)| string_kv(key, value.as_str()))
+            .map(|(key, value)| string_kv(key, value))
             .collect(),
         dropped_attributes_count: record.dropped_attributes,
         status: Some(status),
@@ -556,7 +556,7 @@ mod tests {
             name: Cow::Borrowed("REMOTE.CONNECT_OPEN"),
             start_unix_ns: 1_000,
             duration_ns: 500,
-            attributes: attributes.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            attributes: super::super::layer::Attrs::from_pairs(attributes),
             dropped_attributes: 2,
         })
     }

@@ -113,7 +113,7 @@ mod tests {
             name: Cow::Borrowed("s"),
             start_unix_ns: 0,
             duration_ns: 0,
-            attributes: Vec::new(),
+            attributes: Default::default(),
             dropped_attributes: 0,
         })
     }

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# observe-overhead.sh — what the observability core costs a cheap call.
+#
+# Side by side in one run, alternating A B C A B C … so machine drift hits
+# all three alike, round trips of CONNECT_GET_LIB_VERSION (modvirt-rpc-bench
+# rtt) on 1 and on 16 connections against:
+#   on    virtqemud as built (in-flight registry, metrics, per-call spans)
+#   off   the same binary with `call_spans = 0` (spans configured off)
+#   base  a virtqemud built without the observability core (BASE=path,
+#         e.g. built from the commit before it; skipped if absent)
+# Prints median calls/s per target and the cost of `on` relative to the others.
+#
+# Usage: cargo build --release -p virtqemud -p modvirt-admin
+#        benches/observe-overhead.sh            (ROUNDS=5 SECONDS_PER=2 BASE=…)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BENCH=${BENCH:-target/release/modvirt-rpc-bench}
+BIN=${VIRTQEMUD:-target/release/virtqemud}
+BASE=${BASE:-}
+ROUNDS=${ROUNDS:-5}
+SECS=${SECONDS_PER:-2}
+WORK=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT INT TERM
+
+start() { # name binary [config]
+    local root=$WORK/$1
+    mkdir -p "$root/etc/libvirt"
+    [[ -n "${3:-}" ]] && printf '%s\n' "$3" > "$root/etc/libvirt/virtqemud.conf"
+    "$2" --root "$root" --timeout 0 2>"$WORK/$1.log" &
+    pids+=($!)
+    for _ in $(seq 200); do [[ -S $root/run/libvirt/virtqemud-sock ]] && return; sleep 0.02; done
+    echo "$1 did not start" >&2; exit 1
+}
+targets=(on off)
+start on "$BIN"
+start off "$BIN" "call_spans = 0"
+if [[ -n "$BASE" && -x "$BASE" ]]; then start base "$BASE"; targets+=(base); else echo "(no BASE binary: comparing on/off only)"; fi
+
+rate() { # target conns
+    "$BENCH" rtt --socket "$WORK/$1/run/libvirt/virtqemud-sock" --conns "$2" --seconds "$SECS" --warmup 0.3 --format kv \
+        | awk -F= '$1=="rtt_calls_per_sec"{print $2}'
+}
+for conns in 1 16; do
+    for t in "${targets[@]}"; do : > "$WORK/$t.$conns"; done
+    for _ in $(seq "$ROUNDS"); do
+        for t in "${targets[@]}"; do rate "$t" "$conns" >> "$WORK/$t.$conns"; done
+    done
+done
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+printf '\n%-6s | %18s | %18s\n' target "1-conn calls/s" "16-conn calls/s"
+for t in "${targets[@]}"; do
+    printf '%-6s | %18.0f | %18.0f\n' "$t" "$(median "$WORK/$t.1")" "$(median "$WORK/$t.16")"
+done
+echo
+for other in "${targets[@]:1}"; do
+    for conns in 1 16; do
+        awk -v a="$(median "$WORK/on.$conns")" -v b="$(median "$WORK/$other.$conns")" -v c="$conns" -v o="$other" \
+            'BEGIN { printf "on vs %-4s %2s conn: %+.1f %% throughput\n", o, c, (a/b-1)*100 }'
+    done
+done
