@@ -226,6 +226,7 @@ impl Default for Fields {
 }
 
 impl Fields {
+    #[cfg(test)]
     fn get(&self, key: &str) -> Option<&str> {
         self.attributes.get(key)
     }
@@ -252,7 +253,6 @@ impl Fields {
     /// Stores a value formatted in place (numbers, debug output).
     fn set_fmt(&mut self, key: &'static str, value: impl fmt::Display) {
         use std::fmt::Write as _;
-        let mut cut = false;
         let ok = self.attributes.put(key, |buf| {
             let start = buf.len();
             let _ = write!(buf, "{value}");
@@ -263,10 +263,8 @@ impl Fields {
                 }
                 buf.truncate(end);
                 buf.push('…');
-                cut = true;
             }
         });
-        let _ = cut;
         if !ok {
             self.dropped = self.dropped.saturating_add(1);
         }
