@@ -194,6 +194,7 @@ impl Observer {
         let now = unix_ms();
         let _ = self.ready_ms.set(now);
         let startup_ms = self.phases.since_exec().as_secs_f64() * 1e3;
+        self.phases.finish();
         self.update_state(|s| {
             s.state = "running".into();
             s.ready_ms = Some(now);

@@ -14,6 +14,8 @@ type Announce = Box<dyn Fn(&str) + Send + Sync>;
 
 #[derive(Debug, Clone)]
 struct Node {
+    /// Open while the phase runs; closing it records the phase's span.
+    span: tracing::Span,
     name: String,
     start: Instant,
     end: Option<Instant>,
@@ -24,6 +26,8 @@ struct Node {
 
 struct Inner {
     exec: Instant,
+    /// The root span of start-up; every top-level phase is its child.
+    root: Mutex<tracing::Span>,
     nodes: Mutex<Vec<Node>>,
     announce: Announce,
 }
@@ -55,6 +59,7 @@ impl Phases {
         Self {
             inner: Arc::new(Inner {
                 exec,
+                root: Mutex::new(tracing::info_span!(target: "daemon.phase", "start-up")),
                 nodes: Mutex::new(Vec::new()),
                 announce: Box::new(announce),
             }),
@@ -69,7 +74,19 @@ impl Phases {
         let path = {
             let mut nodes = self.nodes();
             let idx = nodes.len();
+            let parent_span = match parent {
+                Some(p) => nodes[p].span.id(),
+                None => self.inner.root.lock().unwrap_or_else(|e| e.into_inner()).id(),
+            };
+            let span = tracing::info_span!(
+                target: "daemon.phase",
+                parent: parent_span,
+                "phase",
+                otel.name = name,
+                phase.detail = tracing::field::Empty
+            );
             nodes.push(Node {
+                span,
                 name: name.to_owned(),
                 start: Instant::now(),
                 end: None,
@@ -99,6 +116,7 @@ impl Phases {
     /// Adds a top-level phase that was timed before the tree existed.
     pub fn record(&self, name: &str, start: Instant, end: Instant) {
         self.nodes().push(Node {
+            span: tracing::Span::none(),
             name: name.to_owned(),
             start,
             end: Some(end),
@@ -111,6 +129,15 @@ impl Phases {
     /// Opens a top-level phase.
     pub fn begin(&self, name: &str) -> PhaseGuard {
         self.open(name, None)
+    }
+
+    /// Start-up is over: closes the root span (recording it).
+    pub fn finish(&self) {
+        let root = std::mem::replace(
+            &mut *self.inner.root.lock().unwrap_or_else(|e| e.into_inner()),
+            tracing::Span::none(),
+        );
+        drop(root);
     }
 
     /// Time since exec.
@@ -155,7 +182,16 @@ impl PhaseGuard {
 
 impl Drop for PhaseGuard {
     fn drop(&mut self) {
-        self.phases.nodes()[self.idx].end = Some(Instant::now());
+        let span = {
+            let mut nodes = self.phases.nodes();
+            let n = &mut nodes[self.idx];
+            n.end = Some(Instant::now());
+            std::mem::replace(&mut n.span, tracing::Span::none())
+        };
+        if let Some(detail) = self.phases.nodes()[self.idx].detail.clone() {
+            span.record("phase.detail", detail.as_str());
+        }
+        drop(span);
     }
 }
 
@@ -192,6 +228,37 @@ mod tests {
                 "Starting: driver",
                 "Starting: driver: enumerate"
             ]
+        );
+    }
+
+    #[test]
+    fn phases_are_spans_under_a_start_up_root() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let (rec, layer) = crate::observe::spans::SpanRecorder::new("t", 64);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let p = Phases::new(Instant::now(), |_| {});
+            {
+                let d = p.begin("driver");
+                let e = d.step("enumerate");
+                e.detail("412 devices");
+            }
+            p.finish();
+        });
+        let spans = rec.page(0, 64).spans;
+        let by = |n: &str| {
+            spans
+                .iter()
+                .find(|s| s.name == n)
+                .unwrap_or_else(|| panic!("{n}: {spans:#?}"))
+        };
+        let (root, driver, step) = (by("start-up"), by("driver"), by("enumerate"));
+        assert_eq!(driver.parent_span_id.as_deref(), Some(root.span_id.as_str()));
+        assert_eq!(step.parent_span_id.as_deref(), Some(driver.span_id.as_str()));
+        assert_eq!(step.trace_id, root.trace_id);
+        assert!(
+            step.attributes
+                .iter()
+                .any(|(k, v)| k == "phase.detail" && v == "412 devices")
         );
     }
 }
