@@ -410,7 +410,8 @@ impl Client {
         }
     }
 
-    fn send_pong(&mut self) -> Result<(), ClientError> {
+    /// Answers a keepalive PING with a PONG.
+    pub fn send_pong(&mut self) -> Result<(), ClientError> {
         let pong = Header {
             prog: KEEPALIVE_PROGRAM,
             vers: KEEPALIVE_VERSION,

@@ -23,13 +23,12 @@
 pub mod fake;
 
 use crate::client::{Client, ClientError};
-use modvirt_wire::message::encode_frame;
+use modvirt_wire::MessageType;
 use modvirt_wire::observe::{
     DaemonStatus, Document, FlagsArgs, OBSERVE_PROGRAM, OBSERVE_VERSION, SCHEMA, SpansArgs, SpansPage,
     WatchArgs, WatchEvent, procs,
 };
-use modvirt_wire::program::{KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION};
-use modvirt_wire::{Header, MessageType, Status};
+use modvirt_wire::program::{KEEPALIVE_PING, KEEPALIVE_PROGRAM};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, setsockopt, socket, sockopt};
 use nix::sys::time::{TimeVal, TimeValLike};
 use serde::de::DeserializeOwned;
@@ -223,20 +222,10 @@ impl ObserveClient {
     }
 
     fn send_pong(&mut self) -> Result<(), ObserveError> {
-        let pong = Header {
-            prog: KEEPALIVE_PROGRAM,
-            vers: KEEPALIVE_VERSION,
-            proc_: KEEPALIVE_PONG,
-            type_: MessageType::Message,
-            serial: 0,
-            status: Status::Ok,
-        };
-        self.client
-            .send_raw(&encode_frame(&pong, |_| {}))
-            .map_err(|source| ObserveError::Call {
-                procedure: "PONG",
-                source,
-            })
+        self.client.send_pong().map_err(|source| ObserveError::Call {
+            procedure: "PONG",
+            source,
+        })
     }
 
     fn call<A: modvirt_wire::XdrEncode, R: modvirt_wire::XdrDecode>(

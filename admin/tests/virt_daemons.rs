@@ -9,10 +9,12 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use modvirt_admin::discover::procfs::own_start_ticks;
-use modvirt_admin::observe::fake::{FakeObserveServer, FakeReplies, sample_status};
+use modvirt_admin::observe::fake::{
+    FakeObserveServer, FakeReplies, sample_hang, sample_state_file, sample_status,
+};
 use modvirt_wire::observe::{
-    Activation, CallerLink, Cause, ClientRef, DaemonStatus, Exit, ExitReason, InflightCall, Lifecycle,
-    LifecycleEvent, OBSERVE_PROGRAM, Process, SCHEMA, Span, StateFile, WaitOn,
+    Activation, Cause, DaemonStatus, ExitReason, Lifecycle, LifecycleEvent, OBSERVE_PROGRAM, Span, StateFile,
+    WaitOn,
 };
 use serde_json::Value;
 use std::io;
@@ -103,34 +105,10 @@ fn state_file(
     state: &str,
     exit: Option<ExitReason>,
 ) -> StateFile {
-    let now = now_ms();
     StateFile {
-        schema: SCHEMA,
-        name: name.into(),
-        pid,
         pid_start_ticks: ticks,
-        state: state.into(),
-        activation: Activation {
-            cause: Cause::Socket,
-            socket: Some(format!("{name}.socket")),
-            client: Some(Process {
-                pid: 55,
-                uid: 0,
-                comm: "virsh".into(),
-            }),
-            peer: None,
-        },
-        exec_ms: now - 600_000,
-        ready_ms: Some(now - 599_800),
-        exit: exit.map(|reason| Exit {
-            reason,
-            at_ms: now - 60_000,
-            signal: None,
-            detail: None,
-        }),
         admin_socket: admin_sock(root, name).to_string_lossy().into_owned(),
-        runs: 3,
-        updated_ms: now,
+        ..sample_state_file(name, pid, state, exit, now_ms())
     }
 }
 
@@ -142,33 +120,6 @@ fn write_state(root: &Path, sf: &StateFile) {
         serde_json::to_vec(sf).unwrap(),
     )
     .unwrap();
-}
-
-fn call(
-    id: u64,
-    procedure: &str,
-    age_s: f64,
-    comm: &str,
-    pid: i32,
-    waiting_on: Option<WaitOn>,
-) -> InflightCall {
-    InflightCall {
-        id,
-        program: "REMOTE".into(),
-        procedure: procedure.into(),
-        serial: 1,
-        client: ClientRef {
-            server: "s".into(),
-            id: 1,
-            pid,
-            comm: comm.into(),
-        },
-        started_ms: now_ms() - (age_s * 1000.0) as u64,
-        age_s,
-        waiting_on,
-        trace_id: Some(TRACE.into()),
-        caller: None,
-    }
 }
 
 fn span(seq: u64, id: &str, parent: Option<&str>, name: &str, start_ns: u64, dur_ns: u64) -> Span {
@@ -209,53 +160,15 @@ fn fixture() -> Fixture {
     let now = now_ms();
     let t0 = now * 1_000_000 - 60_000_000_000;
 
-    let mut q = sample_status("virtqemud", me, now);
-    q.inflight = vec![
-        call(
-            17,
-            "DOMAIN_CREATE",
-            47.0,
-            "virsh",
-            123,
-            Some(WaitOn::JobLock {
-                object: "domain:vm1".into(),
-                holder_call: 12,
-                holder_procedure: "DOMAIN_SUSPEND".into(),
-                held_s: 50.0,
-            }),
-        ),
-        call(
-            12,
-            "DOMAIN_SUSPEND",
-            50.0,
-            "virsh",
-            200,
-            Some(WaitOn::Peer {
-                daemon: "virtnetworkd".into(),
-                procedure: "NETWORK_LOOKUP_BY_NAME".into(),
-                serial: 9,
-                peer_call: Some(3),
-            }),
-        ),
-    ];
-    let mut n = sample_status("virtnetworkd", me, now);
+    let callee_waits_on = WaitOn::Process {
+        description: "dnsmasq reply from pid 4242".into(),
+        pid: Some(4242),
+    };
+    let (mut q, mut n) = sample_hang(now, me, me, Some(3), callee_waits_on);
     n.times.ready_ms = Some(n.times.exec_ms + 1_840);
-    let mut callee = call(
-        3,
-        "NETWORK_LOOKUP_BY_NAME",
-        49.0,
-        "virtqemud",
-        me,
-        Some(WaitOn::Process {
-            description: "dnsmasq reply from pid 4242".into(),
-            pid: Some(4242),
-        }),
-    );
-    callee.caller = Some(CallerLink {
-        daemon: "virtqemud".into(),
-        call: 12,
-    });
-    n.inflight = vec![callee];
+    for call in q.inflight.iter_mut().chain(&mut n.inflight) {
+        call.trace_id = Some(TRACE.into());
+    }
 
     let mut servers = Vec::new();
     for (status, spans) in [

@@ -214,6 +214,19 @@ impl Daemon {
             .args(args))
     }
 
+    /// Starts the real `virsh -c URI ARGS…` in the background, its output
+    /// discarded: a client whose call stays in flight.
+    pub fn spawn_virsh(&self, args: &[&str]) -> ChildGuard {
+        ChildGuard::spawn(
+            Command::new(require_tool("virsh"))
+                .arg("-c")
+                .arg(self.uri(false))
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+    }
+
     /// Runs the real `virt-admin -c ADMIN-URI ARGS…`.
     pub fn virt_admin(&self, args: &[&str]) -> Output {
         virt_admin_at(&self.admin_uri(), args)
@@ -303,6 +316,20 @@ pub fn virt_admin_at(uri: &str, args: &[&str]) -> Output {
         .arg("-c")
         .arg(uri)
         .args(args))
+}
+
+/// Runs `virt-daemons --root ROOT ARGS…` (`MODVIRT_ROOT` cleared) and
+/// returns its stdout, asserting it succeeded.
+pub fn virt_daemons(root: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin("virt-daemons"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("MODVIRT_ROOT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run virt-daemons");
+    ok_stdout(&out)
 }
 
 /// Runs a client with the default-URI variables cleared and stdin from

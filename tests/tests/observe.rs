@@ -2,7 +2,9 @@
 //! real `virt-daemons` CLI reading them (state files, lifecycle logs and the
 //! OBSERVE program on the admin socket).
 
-use modvirt_tests::{ChildGuard, Daemon, DaemonOptions, bin, ok_stdout, require_tool, temp_root, wait_for};
+use modvirt_tests::{
+    ChildGuard, Daemon, DaemonOptions, bin, require_tool, temp_root, virt_daemons, wait_for,
+};
 use serde_json::Value;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
@@ -11,17 +13,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Runs `virt-daemons --root ROOT ARGS…` and returns its stdout.
-fn virt_daemons(root: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin("virt-daemons"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("MODVIRT_ROOT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run virt-daemons");
-    ok_stdout(&out)
+/// `virtqemud --timeout SECS`: started by hand, it exits after `secs` idle.
+fn virtqemud_with_idle_timeout(secs: u32) -> Daemon {
+    Daemon::start(
+        "virtqemud",
+        DaemonOptions {
+            args: vec!["--timeout".into(), secs.to_string()],
+            ..Default::default()
+        },
+    )
 }
 
 fn status_json(root: &Path) -> Value {
@@ -46,13 +46,7 @@ fn lifecycle_events(root: &Path, name: &str) -> Vec<String> {
 
 #[test]
 fn manual_start_reports_cause_phases_and_idle() {
-    let d = Daemon::start(
-        "virtqemud",
-        DaemonOptions {
-            args: vec!["--timeout".into(), "60".into()],
-            ..Default::default()
-        },
-    );
+    let d = virtqemud_with_idle_timeout(60);
     assert!(wait_for(Duration::from_secs(5), || lifecycle_events(
         d.root.path(),
         "virtqemud"
@@ -147,13 +141,7 @@ fn counting_listener(path: &Path) -> Arc<AtomicUsize> {
 
 #[test]
 fn idle_exit_is_reported_without_waking_the_daemon() {
-    let mut d = Daemon::start(
-        "virtqemud",
-        DaemonOptions {
-            args: vec!["--timeout".into(), "1".into()],
-            ..Default::default()
-        },
-    );
+    let mut d = virtqemud_with_idle_timeout(1);
     assert!(d.wait_exit(Duration::from_secs(15)).is_some(), "idle exit");
     // Where socket activation would listen, a listener that counts: any
     // observer connecting here would have woken the daemon.
@@ -182,13 +170,7 @@ fn idle_exit_is_reported_without_waking_the_daemon() {
 
 #[test]
 fn polling_observer_does_not_keep_the_daemon_awake() {
-    let mut d = Daemon::start(
-        "virtqemud",
-        DaemonOptions {
-            args: vec!["--timeout".into(), "3".into()],
-            ..Default::default()
-        },
-    );
+    let mut d = virtqemud_with_idle_timeout(3);
     let start = Instant::now();
     let mut seen_running = 0;
     let exited = loop {
@@ -231,22 +213,15 @@ fn blocked_call_shows_in_hangs_with_its_holder() {
             ..Default::default()
         },
     );
-    let virsh = |_: ()| {
-        ChildGuard::spawn(
-            Command::new(require_tool("virsh"))
-                .args(["-c", &d.uri(false), "suspend", "vm1"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        )
-    };
-    let first = virsh(());
+    let virsh = || d.spawn_virsh(&["suspend", "vm1"]);
+    let first = virsh();
     assert!(wait_for(Duration::from_secs(5), || {
         let st = status_json(d.root.path());
         daemon_entry(&st, "virttestd")["inflight"]
             .as_array()
             .is_some_and(|c| c.iter().any(|c| c["procedure"] == "DOMAIN_SUSPEND"))
     }));
-    let second = virsh(());
+    let second = virsh();
     let mut text = String::new();
     let found = wait_for(Duration::from_secs(6), || {
         text = virt_daemons(d.root.path(), &["hangs", "--older-than", "1"]);

@@ -4,22 +4,9 @@
 
 use modvirt_admin::observe::ObserveClient;
 use modvirt_runtime::observe::metrics::Metrics;
-use modvirt_tests::{ChildGuard, Daemon, DaemonOptions, bin, ok_stdout, require_tool, wait_for};
+use modvirt_tests::{Daemon, DaemonOptions, virt_daemons, wait_for};
 use serde_json::Value;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn virt_daemons(root: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin("virt-daemons"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run virt-daemons");
-    ok_stdout(&out)
-}
 
 /// `virttestnetd` (a renamed test daemon answering network lookups slowly)
 /// and `virttestd` forwarding network lookups to it, in one root.
@@ -50,22 +37,11 @@ fn two_daemons(network_ms: u64) -> (Daemon, Daemon) {
     (net, front)
 }
 
-fn virsh(d: &Daemon, args: &[&str]) -> ChildGuard {
-    ChildGuard::spawn(
-        Command::new(require_tool("virsh"))
-            .arg("-c")
-            .arg(d.uri(false))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-}
-
 #[test]
 fn a_call_waiting_on_a_peer_daemon_is_one_chain_and_one_trace() {
     let (net, front) = two_daemons(4000);
     let root = net.root.path();
-    let client = virsh(&front, &["net-uuid", "default"]);
+    let client = front.spawn_virsh(&["net-uuid", "default"]);
     let mut text = String::new();
     let found = wait_for(Duration::from_secs(8), || {
         text = virt_daemons(root, &["hangs", "--older-than", "1"]);
@@ -108,14 +84,14 @@ fn a_call_waiting_on_a_peer_daemon_is_one_chain_and_one_trace() {
 fn every_declared_metric_is_updated_by_a_real_workload() {
     let (net, front) = two_daemons(100);
     // A peer call that completes, then a job that holds a lock while we look.
-    let mut lookup = virsh(&front, &["net-uuid", "default"]);
+    let mut lookup = front.spawn_virsh(&["net-uuid", "default"]);
     assert!(
         lookup
             .wait_exit(Duration::from_secs(15))
             .is_some_and(|s| s.success())
     );
-    let _holder = virsh(&front, &["suspend", "vm1"]);
-    let _waiter = virsh(&front, &["suspend", "vm1"]);
+    let _holder = front.spawn_virsh(&["suspend", "vm1"]);
+    let _waiter = front.spawn_virsh(&["suspend", "vm1"]);
     let admin = front.socket("admin-sock");
     let mut text = String::new();
     let busy = wait_for(Duration::from_secs(8), || {

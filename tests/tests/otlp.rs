@@ -4,7 +4,7 @@
 //! call must arrive as a server span with libvirt's RPC attributes, with
 //! the same trace id the daemon shows over SPANS.
 
-use modvirt_tests::{Daemon, DaemonOptions, ok_stdout};
+use modvirt_tests::{Daemon, DaemonOptions, ok_stdout, virt_daemons};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -108,11 +108,7 @@ fn rpc_call_spans_reach_an_otlp_collector() {
     assert_eq!(attr("rpc.service").as_deref(), Some("REMOTE"));
     assert_eq!(attr("rpc.method").as_deref(), Some("CONNECT_GET_HOSTNAME"));
     assert_eq!(attr("rpc.result").as_deref(), Some("ok"));
-    let virt_daemons = std::process::Command::new(modvirt_tests::bin("virt-daemons"))
-        .args(["--root", &d.root.path().display().to_string(), "trace", "--json"])
-        .output()
-        .unwrap();
-    let trace = ok_stdout(&virt_daemons);
+    let trace = virt_daemons(d.root.path(), &["trace", "--json"]);
     assert!(
         trace.contains(&hex(&span.trace_id)),
         "the exported trace id is the one the daemon shows over SPANS"

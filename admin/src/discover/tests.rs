@@ -1,33 +1,19 @@
 use super::systemd::ShowOutput;
 use super::*;
-use modvirt_wire::observe::{Activation, Cause, Exit, Lifecycle, LifecycleEvent};
+use crate::observe::fake::sample_state_file;
+use modvirt_wire::observe::{Lifecycle, LifecycleEvent};
 use std::os::unix::net::UnixListener;
 
 fn state_file(name: &str, pid: i32, ticks: u64, state: &str, exit: Option<ExitReason>) -> StateFile {
     StateFile {
-        schema: SCHEMA,
-        name: name.into(),
-        pid,
         pid_start_ticks: ticks,
-        state: state.into(),
-        activation: Activation {
-            cause: Cause::Socket,
-            socket: Some(format!("{name}.socket")),
-            client: None,
-            peer: None,
-        },
-        exec_ms: 1_000,
-        ready_ms: Some(1_200),
-        exit: exit.map(|reason| Exit {
-            reason,
-            at_ms: 5_000,
-            signal: None,
-            detail: None,
-        }),
-        admin_socket: format!("/nonexistent/{name}-admin-sock"),
-        runs: 1,
-        updated_ms: 5_000,
+        ..sample_state_file(name, pid, state, exit, 1_700_000_000_000)
     }
+}
+
+/// virtsecretd (pid 5) exited when idle.
+fn idle_exited_secretd() -> StateFile {
+    state_file("virtsecretd", 5, 1, "exited", Some(ExitReason::IdleExit))
 }
 
 fn write(root: &Root, sf: &StateFile) {
@@ -208,10 +194,7 @@ fn missing_state_dir_is_no_daemon() {
 fn history_comes_with_the_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let root = Root::under(dir.path());
-    write(
-        &root,
-        &state_file("virtsecretd", 5, 1, "exited", Some(ExitReason::IdleExit)),
-    );
+    write(&root, &idle_exited_secretd());
     let ev = LifecycleEvent {
         at_ms: 1_000,
         pid: 5,
@@ -263,10 +246,7 @@ SubState=dead
 fn systemd_units_refine_the_states() {
     let dir = tempfile::tempdir().unwrap();
     let root = Root::under(dir.path());
-    write(
-        &root,
-        &state_file("virtsecretd", 5, 1, "exited", Some(ExitReason::IdleExit)),
-    );
+    write(&root, &idle_exited_secretd());
     let units = ShowOutput(SHOW.into());
     let found = discover(
         &root,
@@ -311,7 +291,7 @@ fn observe_refuses_a_daemon_that_is_not_running() {
     let admin = dir.path().join("virtsecretd-admin-sock");
     let listener = UnixListener::bind(&admin).unwrap();
     listener.set_nonblocking(true).unwrap();
-    let mut sf = state_file("virtsecretd", 5, 1, "exited", Some(ExitReason::IdleExit));
+    let mut sf = idle_exited_secretd();
     sf.admin_socket = admin.to_string_lossy().into_owned();
     write(&root, &sf);
     let (pid, ticks) = me();

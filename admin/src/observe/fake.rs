@@ -13,8 +13,9 @@
 use crate::client::FrameReader;
 use modvirt_wire::message::encode_frame;
 use modvirt_wire::observe::{
-    Activation, Cause, Client, DaemonStatus, Document, Idle, OBSERVE_PROGRAM, Phase, Process, ProcessStats,
-    SCHEMA, Span, SpansArgs, SpansPage, Times, procs,
+    Activation, CallerLink, Cause, Client, ClientRef, DaemonStatus, Document, Exit, ExitReason, Idle,
+    InflightCall, OBSERVE_PROGRAM, Phase, Process, ProcessStats, SCHEMA, Span, SpansArgs, SpansPage,
+    StateFile, Times, WaitOn, procs,
 };
 use modvirt_wire::{
     Encoder, ErrorCode, ErrorDomain, Header, MessageType, RpcError, Status, XdrDecode, XdrEncode,
@@ -319,4 +320,125 @@ pub fn sample_status(name: &str, pid: i32, now_ms: u64) -> DaemonStatus {
         },
         dropped_events: 0,
     }
+}
+
+/// A state file, for fixtures: `name` (pid `pid`, start ticks 1) in
+/// `state`, socket-activated by `virsh` (pid 55) 600 s before `now_ms` and
+/// ready 200 ms later, on its third run; with `exit`, it exited 60 s before
+/// `now_ms`. The admin socket is a path that does not exist. Tests adjust
+/// the fields they care about.
+pub fn sample_state_file(
+    name: &str,
+    pid: i32,
+    state: &str,
+    exit: Option<ExitReason>,
+    now_ms: u64,
+) -> StateFile {
+    StateFile {
+        schema: SCHEMA,
+        name: name.into(),
+        pid,
+        pid_start_ticks: 1,
+        state: state.into(),
+        activation: Activation {
+            cause: Cause::Socket,
+            socket: Some(format!("{name}.socket")),
+            client: Some(Process {
+                pid: 55,
+                uid: 0,
+                comm: "virsh".into(),
+            }),
+            peer: None,
+        },
+        exec_ms: now_ms - 600_000,
+        ready_ms: Some(now_ms - 599_800),
+        exit: exit.map(|reason| Exit {
+            reason,
+            at_ms: now_ms - 60_000,
+            signal: None,
+            detail: None,
+        }),
+        admin_socket: format!("/nonexistent/{name}-admin-sock"),
+        runs: 3,
+        updated_ms: now_ms,
+    }
+}
+
+/// A call in flight, for fixtures: `procedure` (call `id`, REMOTE program)
+/// from `comm` (pid `pid`), started `age_s` before `now_ms`.
+pub fn sample_call(
+    id: u64,
+    procedure: &str,
+    age_s: f64,
+    comm: &str,
+    pid: i32,
+    waiting_on: Option<WaitOn>,
+    now_ms: u64,
+) -> InflightCall {
+    InflightCall {
+        id,
+        program: "REMOTE".into(),
+        procedure: procedure.into(),
+        serial: id as u32,
+        client: ClientRef {
+            server: "s".into(),
+            id: 1,
+            pid,
+            comm: comm.into(),
+        },
+        started_ms: now_ms - (age_s * 1000.0) as u64,
+        age_s,
+        waiting_on,
+        trace_id: None,
+        caller: None,
+    }
+}
+
+/// A cross-daemon hang, for fixtures: the [`sample_status`] of virtqemud
+/// (pid `qemud_pid`) and virtnetworkd (pid `networkd_pid`). On virtqemud,
+/// `virsh` (pid 123) DOMAIN_CREATE #17 (47 s) waits on the job lock of
+/// `domain:vm1` held by DOMAIN_SUSPEND #12 (50 s, `virsh` pid 200), which
+/// waits on virtnetworkd's NETWORK_LOOKUP_BY_NAME (`peer_call` where the
+/// caller knows it); on virtnetworkd, that call, #3 (49 s, from virtqemud),
+/// waits on `callee_waits_on`.
+pub fn sample_hang(
+    now_ms: u64,
+    qemud_pid: i32,
+    networkd_pid: i32,
+    peer_call: Option<u64>,
+    callee_waits_on: WaitOn,
+) -> (DaemonStatus, DaemonStatus) {
+    let mut q = sample_status("virtqemud", qemud_pid, now_ms);
+    let lock = WaitOn::JobLock {
+        object: "domain:vm1".into(),
+        holder_call: 12,
+        holder_procedure: "DOMAIN_SUSPEND".into(),
+        held_s: 50.0,
+    };
+    let peer = WaitOn::Peer {
+        daemon: "virtnetworkd".into(),
+        procedure: "NETWORK_LOOKUP_BY_NAME".into(),
+        serial: 9,
+        peer_call,
+    };
+    q.inflight = vec![
+        sample_call(17, "DOMAIN_CREATE", 47.0, "virsh", 123, Some(lock), now_ms),
+        sample_call(12, "DOMAIN_SUSPEND", 50.0, "virsh", 200, Some(peer), now_ms),
+    ];
+    let mut n = sample_status("virtnetworkd", networkd_pid, now_ms);
+    let mut callee = sample_call(
+        3,
+        "NETWORK_LOOKUP_BY_NAME",
+        49.0,
+        "virtqemud",
+        qemud_pid,
+        Some(callee_waits_on),
+        now_ms,
+    );
+    callee.caller = Some(CallerLink {
+        daemon: "virtqemud".into(),
+        call: 12,
+    });
+    n.inflight = vec![callee];
+    (q, n)
 }

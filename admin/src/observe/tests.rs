@@ -1,5 +1,7 @@
 use super::fake::{FakeObserveServer, FakeReplies, sample_status};
 use super::*;
+use modvirt_wire::Status;
+use modvirt_wire::message::encode_frame;
 use modvirt_wire::observe::Span;
 use std::time::Instant;
 

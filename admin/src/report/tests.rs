@@ -1,42 +1,9 @@
 use super::*;
 use crate::discover::lifecycle::History;
-use crate::observe::fake::sample_status;
-use modvirt_wire::observe::{
-    CallerLink, ClientRef, Exit, ExitReason, InflightCall, Inhibitor, SCHEMA, StateFile, WaitOn,
-};
+use crate::observe::fake::{sample_call, sample_hang, sample_state_file, sample_status};
+use modvirt_wire::observe::{ExitReason, Inhibitor, WaitOn};
 
 const NOW: u64 = 1_700_000_000_000;
-
-fn state_file(name: &str, pid: i32, state: &str, exit: Option<ExitReason>) -> StateFile {
-    StateFile {
-        schema: SCHEMA,
-        name: name.into(),
-        pid,
-        pid_start_ticks: 1,
-        state: state.into(),
-        activation: Activation {
-            cause: Cause::Socket,
-            socket: Some(format!("{name}.socket")),
-            client: Some(Process {
-                pid: 55,
-                uid: 0,
-                comm: "virsh".into(),
-            }),
-            peer: None,
-        },
-        exec_ms: NOW - 600_000,
-        ready_ms: Some(NOW - 599_000),
-        exit: exit.map(|reason| Exit {
-            reason,
-            at_ms: NOW - 60_000,
-            signal: None,
-            detail: None,
-        }),
-        admin_socket: format!("/nonexistent/{name}-admin-sock"),
-        runs: 4,
-        updated_ms: NOW - 60_000,
-    }
-}
 
 fn running(status: DaemonStatus) -> Observed {
     Observed {
@@ -44,7 +11,7 @@ fn running(status: DaemonStatus) -> Observed {
             name: status.name.clone(),
             state: DaemonState::Running,
             detail: None,
-            state_file: Some(state_file(&status.name, status.pid, "running", None)),
+            state_file: Some(sample_state_file(&status.name, status.pid, "running", None, NOW)),
             history: History::default(),
             units: None,
         },
@@ -58,7 +25,7 @@ fn silent(name: &str) -> Observed {
             name: name.into(),
             state: DaemonState::Running,
             detail: None,
-            state_file: Some(state_file(name, 77, "running", None)),
+            state_file: Some(sample_state_file(name, 77, "running", None, NOW)),
             history: History::default(),
             units: None,
         },
@@ -72,7 +39,7 @@ fn asleep(name: &str, state: DaemonState, reason: ExitReason) -> Observed {
             name: name.into(),
             state,
             detail: None,
-            state_file: Some(state_file(name, 66, "exited", Some(reason))),
+            state_file: Some(sample_state_file(name, 66, "exited", Some(reason), NOW)),
             history: History::default(),
             units: None,
         },
@@ -85,33 +52,6 @@ fn snap(daemons: Vec<Observed>) -> Snapshot {
         daemons,
         warnings: vec![],
         now_ms: NOW,
-    }
-}
-
-fn call(
-    id: u64,
-    procedure: &str,
-    age_s: f64,
-    comm: &str,
-    pid: i32,
-    waiting_on: Option<WaitOn>,
-) -> InflightCall {
-    InflightCall {
-        id,
-        program: "REMOTE".into(),
-        procedure: procedure.into(),
-        serial: id as u32,
-        client: ClientRef {
-            server: "s".into(),
-            id: 1,
-            pid,
-            comm: comm.into(),
-        },
-        started_ms: NOW - (age_s * 1000.0) as u64,
-        age_s,
-        waiting_on,
-        trace_id: None,
-        caller: None,
     }
 }
 
@@ -128,7 +68,7 @@ fn peer(daemon: &str, procedure: &str, peer_call: Option<u64>) -> Option<WaitOn>
 fn status_table_and_notes() {
     let mut q = sample_status("virtqemud", 4100, NOW);
     q.inflight
-        .push(call(17, "DOMAIN_CREATE", 47.2, "virsh", 123, None));
+        .push(sample_call(17, "DOMAIN_CREATE", 47.2, "virsh", 123, None, NOW));
     q.idle.inhibitors.push(Inhibitor {
         reason: "in-flight calls".into(),
         count: 1,
@@ -181,13 +121,14 @@ fn status_table_and_notes() {
 #[test]
 fn status_json_has_the_documented_keys() {
     let mut q = sample_status("virtqemud", 4100, NOW);
-    q.inflight.push(call(
+    q.inflight.push(sample_call(
         17,
         "DOMAIN_CREATE",
         47.0,
         "virsh",
         123,
         peer("virtnetworkd", "X", None),
+        NOW,
     ));
     q.idle.inhibitors.push(Inhibitor {
         reason: "running guests".into(),
@@ -330,47 +271,13 @@ fn boot_puts_the_slowest_first() {
 
 #[test]
 fn hang_chains_follow_locks_and_peers() {
-    let mut q = sample_status("virtqemud", 10, NOW);
-    q.inflight = vec![
-        call(
-            17,
-            "DOMAIN_CREATE",
-            47.0,
-            "virsh",
-            123,
-            Some(WaitOn::JobLock {
-                object: "domain:vm1".into(),
-                holder_call: 12,
-                holder_procedure: "DOMAIN_SUSPEND".into(),
-                held_s: 50.0,
-            }),
-        ),
-        call(
-            12,
-            "DOMAIN_SUSPEND",
-            50.0,
-            "virsh",
-            200,
-            peer("virtnetworkd", "NETWORK_LOOKUP_BY_NAME", None),
-        ),
-        call(20, "DOMAIN_GET_INFO", 1.0, "virsh", 300, None),
-    ];
-    let mut n = sample_status("virtnetworkd", 11, NOW);
-    let mut callee = call(
-        3,
-        "NETWORK_LOOKUP_BY_NAME",
-        49.0,
-        "virtqemud",
-        10,
-        Some(WaitOn::Other {
-            description: "enumeration".into(),
-        }),
-    );
-    callee.caller = Some(CallerLink {
-        daemon: "virtqemud".into(),
-        call: 12,
-    });
-    n.inflight = vec![callee];
+    let callee_waits_on = WaitOn::Other {
+        description: "enumeration".into(),
+    };
+    // virtqemud does not know its peer's call: the link is the callee's `caller`.
+    let (mut q, n) = sample_hang(NOW, 10, 11, None, callee_waits_on);
+    q.inflight
+        .push(sample_call(20, "DOMAIN_GET_INFO", 1.0, "virsh", 300, None, NOW));
     let s = snap(vec![running(n), running(q)]);
 
     let chains = hangs::find(&s, 5.0);
@@ -404,17 +311,18 @@ fn hang_chains_follow_locks_and_peers() {
 fn hang_cycles_and_silent_peers() {
     let mut q = sample_status("virtqemud", 10, NOW);
     q.inflight = vec![
-        call(1, "A", 30.0, "virsh", 1, peer("virtnetworkd", "B", Some(2))),
-        call(5, "C", 9.0, "virsh", 5, peer("virtstoraged", "D", None)),
+        sample_call(1, "A", 30.0, "virsh", 1, peer("virtnetworkd", "B", Some(2)), NOW),
+        sample_call(5, "C", 9.0, "virsh", 5, peer("virtstoraged", "D", None), NOW),
     ];
     let mut n = sample_status("virtnetworkd", 11, NOW);
-    n.inflight = vec![call(
+    n.inflight = vec![sample_call(
         2,
         "B",
         29.0,
         "virtqemud",
         10,
         peer("virtqemud", "A", Some(1)),
+        NOW,
     )];
     let s = snap(vec![running(n), running(q), silent("virtstoraged")]);
     let chains = hangs::find(&s, 5.0);
@@ -465,9 +373,12 @@ fn table_aligns_columns() {
 fn the_observer_forgets_itself() {
     let mut s = sample_status("virtqemud", 1, NOW);
     s.clients[1].process.pid = 4242;
-    let mut own = call(9, "STATUS", 0.0, "virt-daemons", 4242, None);
+    let mut own = sample_call(9, "STATUS", 0.0, "virt-daemons", 4242, None, NOW);
     own.program = "OBSERVE".into();
-    s.inflight = vec![own, call(10, "DOMAIN_CREATE", 1.0, "virt-daemons", 4242, None)];
+    s.inflight = vec![
+        own,
+        sample_call(10, "DOMAIN_CREATE", 1.0, "virt-daemons", 4242, None, NOW),
+    ];
     forget_self(&mut s, 4242);
     assert_eq!(s.clients.len(), 1, "the passive observer connection is gone");
     assert_eq!(s.inflight.len(), 1);

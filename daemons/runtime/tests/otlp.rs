@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use modvirt_runtime::observe::spans::{SpanRecorder, set_remote_parent};
+use modvirt_runtime::observe::spans::{SpanLayer, SpanRecorder, set_remote_parent};
 use modvirt_wire::observe::Span;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -52,8 +52,11 @@ fn runtime() -> Runtime {
         .expect("runtime")
 }
 
+/// What a collector receives.
+type Requests = mpsc::UnboundedReceiver<ExportTraceServiceRequest>;
+
 /// Starts a collector; returns its endpoint and what it receives.
-fn collector(runtime: &Runtime) -> (String, mpsc::UnboundedReceiver<ExportTraceServiceRequest>) {
+fn collector(runtime: &Runtime) -> (String, Requests) {
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind");
@@ -62,6 +65,28 @@ fn collector(runtime: &Runtime) -> (String, mpsc::UnboundedReceiver<ExportTraceS
     let service = TraceServiceServer::new(Collector { requests });
     runtime.spawn(Server::builder().serve_with_incoming(service, TcpIncoming::from(listener)));
     (format!("http://{addr}"), received)
+}
+
+/// A recorder of `daemon` (ring of 64) exporting to a new collector on
+/// `runtime`; returns it, its layer and what the collector receives.
+fn exporting(runtime: &Runtime, daemon: &str) -> (SpanRecorder, SpanLayer, Requests) {
+    let (endpoint, received) = collector(runtime);
+    let (recorder, layer) = SpanRecorder::new(daemon, 64);
+    recorder
+        .start_export(&endpoint, runtime.handle())
+        .expect("start export");
+    (recorder, layer, received)
+}
+
+/// Shuts the export down, which takes at most its flush budget (2 s).
+fn shut_down_in_time(runtime: &Runtime, recorder: &SpanRecorder) {
+    let started = Instant::now();
+    runtime.block_on(recorder.shutdown());
+    assert!(
+        started.elapsed() <= Duration::from_millis(2100),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// An OTLP span flattened with its resource's `service.name`.
@@ -94,11 +119,7 @@ fn string_attrs(kvs: &[KeyValue]) -> Vec<(String, String)> {
 }
 
 /// Receives requests until `want` spans arrived or [`WAIT`] passed; by span id.
-fn receive(
-    runtime: &Runtime,
-    received: &mut mpsc::UnboundedReceiver<ExportTraceServiceRequest>,
-    want: usize,
-) -> HashMap<String, Received> {
+fn receive(runtime: &Runtime, received: &mut Requests, want: usize) -> HashMap<String, Received> {
     let mut spans = HashMap::new();
     runtime.block_on(async {
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -146,11 +167,7 @@ fn by_name<'a>(spans: &'a [Span], name: &str) -> &'a Span {
 #[test]
 fn spans_arrive_with_the_ids_of_the_ring() {
     let runtime = runtime();
-    let (endpoint, mut received) = collector(&runtime);
-    let (recorder, layer) = SpanRecorder::new("virtnetworkd", 64);
-    recorder
-        .start_export(&endpoint, runtime.handle())
-        .expect("start export");
+    let (recorder, layer, mut received) = exporting(&runtime, "virtnetworkd");
     tracing::subscriber::with_default(Registry::default().with(layer), || {
         let call = tracing::info_span!(
             target: "rpc.call",
@@ -236,23 +253,13 @@ fn spans_arrive_with_the_ids_of_the_ring() {
 #[test]
 fn shutdown_flushes_what_is_queued() {
     let runtime = runtime();
-    let (endpoint, mut received) = collector(&runtime);
-    let (recorder, layer) = SpanRecorder::new("virtqemud", 64);
-    recorder
-        .start_export(&endpoint, runtime.handle())
-        .expect("start export");
+    let (recorder, layer, mut received) = exporting(&runtime, "virtqemud");
     tracing::subscriber::with_default(Registry::default().with(layer), || {
         for i in 0..10 {
             tracing::info_span!("phase", i).in_scope(|| {});
         }
     });
-    let started = Instant::now();
-    runtime.block_on(recorder.shutdown());
-    assert!(
-        started.elapsed() <= Duration::from_millis(2100),
-        "{:?}",
-        started.elapsed()
-    );
+    shut_down_in_time(&runtime, &recorder);
     let got = receive(&runtime, &mut received, 10);
     assert_eq!(got.len(), 10);
     assert_eq!(recorder.exported(), 10);
@@ -290,13 +297,7 @@ fn a_collector_that_is_not_there_blocks_nothing_and_drops_are_counted() {
     }
     assert!(recorder.dropped() > 0);
     // ... and after shutdown every span is accounted for.
-    let started = Instant::now();
-    runtime.block_on(recorder.shutdown());
-    assert!(
-        started.elapsed() <= Duration::from_millis(2100),
-        "{:?}",
-        started.elapsed()
-    );
+    shut_down_in_time(&runtime, &recorder);
     assert_eq!(recorder.exported(), 0);
     assert_eq!(recorder.dropped(), SPANS);
     assert_eq!(recorder.page(0, 1).dropped, SPANS);
@@ -310,21 +311,11 @@ fn shutdown_on_a_current_thread_runtime_flushes_without_hanging() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (endpoint, mut received) = collector(&runtime);
-    let (recorder, layer) = SpanRecorder::new("virtsecretd", 64);
-    recorder
-        .start_export(&endpoint, runtime.handle())
-        .expect("start export");
+    let (recorder, layer, mut received) = exporting(&runtime, "virtsecretd");
     tracing::subscriber::with_default(Registry::default().with(layer), || {
         tracing::info_span!("phase", name = "drivers").in_scope(|| {});
     });
-    let started = Instant::now();
-    runtime.block_on(recorder.shutdown());
-    assert!(
-        started.elapsed() <= Duration::from_millis(2100),
-        "{:?}",
-        started.elapsed()
-    );
+    shut_down_in_time(&runtime, &recorder);
     assert_eq!(receive(&runtime, &mut received, 1).len(), 1);
     assert_eq!((recorder.exported(), recorder.dropped()), (1, 0));
 }

@@ -229,10 +229,11 @@ impl InflightRegistry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn client() -> Arc<ClientRef> {
+    /// A client of the calls the tests start: `virsh` (pid 2) on server `s`.
+    pub(crate) fn client() -> Arc<ClientRef> {
         Arc::new(ClientRef {
             server: "s".into(),
             id: 1,

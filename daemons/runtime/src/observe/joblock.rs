@@ -171,17 +171,9 @@ impl JobLocks {
 #[cfg(test)]
 mod tests {
     use super::super::inflight::InflightRegistry;
+    use super::super::inflight::tests::client;
     use super::*;
-    use modvirt_wire::observe::{ClientRef, WaitOn};
-
-    fn client() -> Arc<ClientRef> {
-        Arc::new(ClientRef {
-            server: "s".into(),
-            id: 1,
-            pid: 2,
-            comm: "virsh".into(),
-        })
-    }
+    use modvirt_wire::observe::WaitOn;
 
     #[tokio::test]
     async fn second_job_waits_visibly_then_runs() {

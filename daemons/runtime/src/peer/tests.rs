@@ -9,6 +9,7 @@ use fake_peer::*;
 use modvirt_wire::observe as o;
 use modvirt_wire::remote::{ConnectOpenArgs, ConnectSupportsFeatureArgs, feature};
 use modvirt_wire::{XdrDecode, XdrEncode};
+use std::path::Path;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// The calling daemon: its metrics and the in-flight call it makes peer calls for.
@@ -432,27 +433,30 @@ async fn a_refused_open_is_returned_and_the_next_call_tries_again() {
     assert_eq!(caller.peer_calls("error"), 2.0);
 }
 
+/// A call to a virtnetworkd whose `socket` nobody serves fails as
+/// libvirt's would: `Failed to connect socket to '…': {reason}`.
+async fn assert_connect_fails(caller: &Caller, socket: &Path, reason: &str) {
+    let target = PeerTarget {
+        daemon: NETWORK.into(),
+        socket: socket.to_owned(),
+        uri: URI.into(),
+    };
+    let e = lookup(&Peers::new("virtqemud"), caller, &target, "echo x", LONG)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.text(),
+        format!("Failed to connect socket to '{}': {reason}", socket.display())
+    );
+    assert_eq!((e.code, e.domain), (ErrorCode::SYSTEM_ERROR, ErrorDomain::RPC));
+}
+
 #[tokio::test]
 async fn a_missing_socket_is_reported_as_libvirt_does() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("virtnetworkd-sock");
     let caller = Caller::new();
-    let target = PeerTarget {
-        daemon: NETWORK.into(),
-        socket: socket.clone(),
-        uri: URI.into(),
-    };
-    let e = lookup(&Peers::new("virtqemud"), &caller, &target, "echo x", LONG)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        e.text(),
-        format!(
-            "Failed to connect socket to '{}': No such file or directory",
-            socket.display()
-        )
-    );
-    assert_eq!((e.code, e.domain), (ErrorCode::SYSTEM_ERROR, ErrorDomain::RPC));
+    assert_connect_fails(&caller, &socket, "No such file or directory").await;
     assert_eq!(caller.peer_calls("error"), 1.0);
     assert_eq!(caller.waiting(), None);
 }
@@ -463,23 +467,7 @@ async fn a_stale_socket_is_reported_as_libvirt_does() {
     let socket = dir.path().join("virtnetworkd-sock");
     // Bound, then closed: the file stays, nobody listens.
     drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
-    let caller = Caller::new();
-    let target = PeerTarget {
-        daemon: NETWORK.into(),
-        socket: socket.clone(),
-        uri: URI.into(),
-    };
-    let e = lookup(&Peers::new("virtqemud"), &caller, &target, "echo x", LONG)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        e.text(),
-        format!(
-            "Failed to connect socket to '{}': Connection refused",
-            socket.display()
-        )
-    );
-    assert_eq!((e.code, e.domain), (ErrorCode::SYSTEM_ERROR, ErrorDomain::RPC));
+    assert_connect_fails(&Caller::new(), &socket, "Connection refused").await;
 }
 
 #[tokio::test]

@@ -71,6 +71,12 @@ fn server(name: &str, max_clients: u32) -> o::Server {
 
 /// A daemon in trouble: every field set, every kind of wait present.
 pub(super) fn status() -> DaemonStatus {
+    let vm1_lock = || o::WaitOn::JobLock {
+        object: "vm1".into(),
+        holder_call: 10,
+        holder_procedure: "DOMAIN_CREATE".into(),
+        held_s: 47.5,
+    };
     DaemonStatus {
         schema: o::SCHEMA,
         name: "virtqemud".into(),
@@ -126,28 +132,8 @@ pub(super) fn status() -> DaemonStatus {
                     peer_call: Some(3),
                 }),
             ),
-            call(
-                11,
-                "DOMAIN_SUSPEND",
-                12.0,
-                Some(o::WaitOn::JobLock {
-                    object: "vm1".into(),
-                    holder_call: 10,
-                    holder_procedure: "DOMAIN_CREATE".into(),
-                    held_s: 47.5,
-                }),
-            ),
-            call(
-                12,
-                "DOMAIN_GET_INFO",
-                11.0,
-                Some(o::WaitOn::JobLock {
-                    object: "vm1".into(),
-                    holder_call: 10,
-                    holder_procedure: "DOMAIN_CREATE".into(),
-                    held_s: 47.5,
-                }),
-            ),
+            call(11, "DOMAIN_SUSPEND", 12.0, Some(vm1_lock())),
+            call(12, "DOMAIN_GET_INFO", 11.0, Some(vm1_lock())),
             call(
                 13,
                 "DOMAIN_GET_STATS",
