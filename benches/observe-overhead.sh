@@ -8,7 +8,9 @@
 #   off   the same binary with `call_spans = 0` (spans configured off)
 #   base  a virtqemud built without the observability core (BASE=path,
 #         e.g. built from the commit before it; skipped if absent)
-# Prints median calls/s per target and the cost of `on` relative to the others.
+# Prints, per target, median calls/s and the daemon's own CPU time per call
+# (utime+stime from /proc/PID/stat over the run: steadier than throughput on
+# a shared machine), and the cost of `on` relative to the others.
 #
 # Usage: cargo build --release -p virtqemud -p modvirt-admin
 #        benches/observe-overhead.sh            (ROUNDS=5 SECONDS_PER=2 BASE=…)
@@ -24,12 +26,14 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT INT TERM
 
+declare -A PID
 start() { # name binary [config]
     local root=$WORK/$1
     mkdir -p "$root/etc/libvirt"
     [[ -n "${3:-}" ]] && printf '%s\n' "$3" > "$root/etc/libvirt/virtqemud.conf"
     "$2" --root "$root" --timeout 0 2>"$WORK/$1.log" &
     pids+=($!)
+    PID[$1]=$!
     for _ in $(seq 200); do [[ -S $root/run/libvirt/virtqemud-sock ]] && return; sleep 0.02; done
     echo "$1 did not start" >&2; exit 1
 }
@@ -38,9 +42,18 @@ start on "$BIN"
 start off "$BIN" "call_spans = 0"
 if [[ -n "$BASE" && -x "$BASE" ]]; then start base "$BASE"; targets+=(base); else echo "(no BASE binary: comparing on/off only)"; fi
 
-rate() { # target conns
-    "$BENCH" rtt --socket "$WORK/$1/run/libvirt/virtqemud-sock" --conns "$2" --seconds "$SECS" --warmup 0.3 --format kv \
-        | awk -F= '$1=="rtt_calls_per_sec"{print $2}'
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TCK=$(getconf CLK_TCK)
+rate() { # target conns → "calls/s daemon-cpu-µs-per-call"
+    local before after out calls rate
+    before=$(cpu_ticks "${PID[$1]}")
+    out=$("$BENCH" rtt --socket "$WORK/$1/run/libvirt/virtqemud-sock" --conns "$2" --seconds "$SECS" --warmup 0.3 --format kv)
+    after=$(cpu_ticks "${PID[$1]}")
+    rate=$(awk -F= '$1=="rtt_calls_per_sec"{print $2}' <<<"$out")
+    calls=$(awk -F= '$1=="rtt_calls"{print $2}' <<<"$out")
+    # The warm-up's calls are not counted in rtt_calls but its CPU is: scale.
+    awk -v r="$rate" -v c="$calls" -v t=$((after - before)) -v hz="$TCK" -v s="$SECS" \
+        'BEGIN { printf "%s %.2f\n", r, t / hz * 1e6 / (c * (s + 0.3) / s) }'
 }
 for conns in 1 16; do
     for t in "${targets[@]}"; do : > "$WORK/$t.$conns"; done
@@ -48,15 +61,19 @@ for conns in 1 16; do
         for t in "${targets[@]}"; do rate "$t" "$conns" >> "$WORK/$t.$conns"; done
     done
 done
-median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-printf '\n%-6s | %18s | %18s\n' target "1-conn calls/s" "16-conn calls/s"
+median() { # file column
+    awk -v c="$2" '{print $c}' "$1" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'
+}
+printf '\n%-6s | %16s | %16s | %22s | %22s\n' target "1-conn calls/s" "16-conn calls/s" "1-conn daemon µs/call" "16-conn daemon µs/call"
 for t in "${targets[@]}"; do
-    printf '%-6s | %18.0f | %18.0f\n' "$t" "$(median "$WORK/$t.1")" "$(median "$WORK/$t.16")"
+    printf '%-6s | %16.0f | %16.0f | %22.2f | %22.2f\n' "$t" "$(median "$WORK/$t.1" 1)" "$(median "$WORK/$t.16" 1)" \
+        "$(median "$WORK/$t.1" 2)" "$(median "$WORK/$t.16" 2)"
 done
 echo
 for other in "${targets[@]:1}"; do
     for conns in 1 16; do
-        awk -v a="$(median "$WORK/on.$conns")" -v b="$(median "$WORK/$other.$conns")" -v c="$conns" -v o="$other" \
-            'BEGIN { printf "on vs %-4s %2s conn: %+.1f %% throughput\n", o, c, (a/b-1)*100 }'
+        awk -v a="$(median "$WORK/on.$conns" 1)" -v b="$(median "$WORK/$other.$conns" 1)" \
+            -v x="$(median "$WORK/on.$conns" 2)" -v y="$(median "$WORK/$other.$conns" 2)" -v c="$conns" -v o="$other" \
+            'BEGIN { printf "on vs %-4s %2s conn: %+.1f %% throughput, %+.1f %% daemon CPU per call\n", o, c, (a/b-1)*100, (x/y-1)*100 }'
     done
 done

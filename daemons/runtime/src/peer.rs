@@ -353,6 +353,11 @@ impl Peers {
             otel.status_code = tracing::field::Empty,
             otel.status_message = tracing::field::Empty,
         );
+        // The caller's call span is recorded outside `tracing`: continue its
+        // trace explicitly when it has one.
+        if let Some(parent) = caller.call.traceparent() {
+            let _ = spans::set_remote_parent(&span, &parent);
+        }
         let mut observation = CallObservation {
             span: span.clone(),
             metrics: caller.metrics,

@@ -17,7 +17,7 @@ use crate::daemon::DaemonShared;
 use crate::dispatch::{self, CallContext, ProgramHandler};
 use crate::idle::Inhibitor;
 use crate::observe::inflight::CallGuard;
-use crate::observe::spans;
+use crate::observe::spans::CallSpan;
 use crate::server::{ClientSettings, Server};
 use modvirt_wire::XdrDecode;
 use modvirt_wire::message;
@@ -30,7 +30,6 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tracing::Instrument;
 
 /// The idle-timer inhibitor reason of calls in progress.
 pub const INFLIGHT_REASON: &str = "in-flight calls";
@@ -217,9 +216,7 @@ pub(super) async fn read_loop(
             procedure,
             call: tracked.call.record.clone(),
         };
-        let mut call = handler
-            .call(ctx, payload.to_vec())
-            .instrument(tracked.span.clone());
+        let mut call = handler.call(ctx, payload.to_vec());
         if let Some(worker) = server.pool.borrow_free_worker() {
             let polled = Pin::new(&mut call).poll(&mut Context::from_waker(Waker::noop()));
             drop(worker);
@@ -244,7 +241,7 @@ pub(super) async fn read_loop(
 /// observability calls), the client's request slot, and its timing.
 struct Tracked {
     call: CallGuard,
-    span: tracing::Span,
+    traced: bool,
     _inhibit: Option<Inhibitor>,
     _permit: OwnedSemaphorePermit,
     daemon: Arc<DaemonShared>,
@@ -272,35 +269,28 @@ impl Tracked {
             .start(program, procedure.name, header.serial, client.to_ref());
         // One server span per call (OpenTelemetry RPC conventions), unless
         // call spans are configured off; observers' own calls are not traced.
-        let span = if observing || !daemon.observer.call_spans() {
-            tracing::Span::none()
-        } else {
-            tracing::info_span!(
-                target: "rpc.call",
-                "rpc.call",
-                otel.name = procedure.name,
-                otel.kind = "server",
-                otel.status_code = tracing::field::Empty,
-                rpc.system = "libvirt",
-                rpc.service = program,
-                rpc.method = procedure.name,
-                rpc.client_pid = client.identity.pid,
-                rpc.result = tracing::field::Empty,
+        let traced = !observing && daemon.observer.call_spans();
+        let span = traced.then(|| {
+            CallSpan::start_at(
+                call.record.started,
+                context
+                    .as_ref()
+                    .map(|c| c.traceparent.as_str())
+                    .filter(|t| !t.is_empty()),
             )
-        };
+        });
         if let Some(ctx) = context {
-            if !ctx.traceparent.is_empty() {
-                let _ = spans::set_remote_parent(&span, &ctx.traceparent);
-            }
             call.record.set_caller(CallerLink {
                 daemon: ctx.caller_daemon,
                 call: ctx.caller_call,
             });
         }
-        call.record.set_span(span.clone());
+        if let Some(span) = span {
+            call.record.set_span(span);
+        }
         Tracked {
             call,
-            span,
+            traced,
             _inhibit: (!observing).then(|| daemon.idle.inhibit(INFLIGHT_REASON)),
             _permit: permit,
             daemon: daemon.clone(),
@@ -313,16 +303,25 @@ impl Tracked {
     async fn reply(self, client: &Client, header: &Header, result: Result<Vec<u8>, RpcError>) {
         let ok = result.is_ok();
         client.send_reply(header, result).await;
-        self.span.record("rpc.result", if ok { "ok" } else { "error" });
-        if !ok {
-            self.span.record("otel.status_code", "ERROR");
+        let elapsed = self.call.record.started.elapsed();
+        if self.traced
+            && let Some(span) = self.call.record.span()
+        {
+            self.daemon.spans.record_call(
+                span,
+                self.program,
+                self.procedure.name,
+                self.call.record.client.pid,
+                ok,
+                elapsed,
+            );
         }
         self.daemon.metrics.rpc_finished(
             self.program,
             self.procedure.number,
             self.procedure.name,
             ok,
-            self.call.record.started.elapsed(),
+            elapsed,
         );
     }
 }

@@ -84,8 +84,8 @@ pub struct CallRecord {
     pub client: Arc<ClientRef>,
     pub started: Instant,
     pub trace_id: Mutex<Option<String>>,
-    /// The call's span; its trace id is read only when observed.
-    span: std::sync::OnceLock<tracing::Span>,
+    /// The call's span; its trace id is formatted only when observed.
+    span: std::sync::OnceLock<super::spans::CallSpan>,
     pub caller: Mutex<Option<CallerLink>>,
     waiting: Mutex<Vec<(u64, Waiting)>>,
     next_wait: AtomicU64,
@@ -115,12 +115,17 @@ impl CallRecord {
         *lock(&self.trace_id) = id;
     }
 
-    pub fn set_span(&self, span: tracing::Span) {
+    pub fn set_span(&self, span: super::spans::CallSpan) {
         let _ = self.span.set(span);
     }
 
-    pub fn span(&self) -> Option<&tracing::Span> {
+    pub fn span(&self) -> Option<&super::spans::CallSpan> {
         self.span.get()
+    }
+
+    /// The W3C `traceparent` of this call's span, for spans it opens.
+    pub fn traceparent(&self) -> Option<String> {
+        self.span.get().map(super::spans::CallSpan::traceparent)
     }
 
     pub fn set_caller(&self, caller: CallerLink) {
@@ -140,7 +145,7 @@ impl CallRecord {
             waiting_on: self.waiting().map(|w| w.to_wire(now)),
             trace_id: lock(&self.trace_id)
                 .clone()
-                .or_else(|| self.span.get().and_then(super::spans::trace_id)),
+                .or_else(|| self.span.get().map(super::spans::CallSpan::trace_id)),
             caller: lock(&self.caller).clone(),
         }
     }

@@ -271,6 +271,83 @@ impl SpanRecorder {
     }
 }
 
+/// The span of one RPC call, recorded directly into the ring rather than
+/// through `tracing`: the dispatcher creates one for every call, so it must
+/// cost little (ids from a counter, one record at the end). It follows the
+/// RPC conventions (`otel.kind=server`, `rpc.system=libvirt`,
+/// `rpc.service`, `rpc.method`, `rpc.client_pid`, `rpc.result`). Spans the
+/// handler opens (peer calls, driver steps) continue its trace through
+/// [`CallSpan::traceparent`] and [`set_remote_parent`].
+#[derive(Debug, Clone, Copy)]
+pub struct CallSpan {
+    context: TraceContext,
+    parent_span_id: Option<u64>,
+    remote_parent: bool,
+    start_system: std::time::SystemTime,
+}
+
+impl CallSpan {
+    /// A new call span: a new trace, or the continuation of a peer daemon's
+    /// W3C `traceparent` (ignored if malformed).
+    pub fn start(remote: Option<&str>) -> CallSpan {
+        Self::start_at(std::time::Instant::now(), remote)
+    }
+
+    /// As [`CallSpan::start`], for a call that started at `start` (its
+    /// duration is measured by the caller from the same instant).
+    pub fn start_at(_start: std::time::Instant, remote: Option<&str>) -> CallSpan {
+        let remote = remote.and_then(|t| TraceContext::parse(t).ok());
+        CallSpan {
+            context: TraceContext {
+                trace_id: remote.map_or_else(context::new_trace_id, |r| r.trace_id),
+                span_id: context::new_span_id(),
+                flags: 1,
+            },
+            parent_span_id: remote.map(|r| r.span_id),
+            remote_parent: remote.is_some(),
+            start_system: std::time::SystemTime::now(),
+        }
+    }
+
+    pub fn traceparent(&self) -> String {
+        self.context.to_traceparent()
+    }
+
+    pub fn trace_id(&self) -> String {
+        context::format_trace_id(self.context.trace_id)
+    }
+}
+
+impl SpanRecorder {
+    /// Records a finished call span (see [`CallSpan`]).
+    pub fn record_call(
+        &self,
+        span: &CallSpan,
+        service: &'static str,
+        method: &'static str,
+        client_pid: i32,
+        ok: bool,
+        duration: std::time::Duration,
+    ) {
+        let attributes = layer::Attrs::call(layer::CallAttrs::new(service, method, client_pid, ok));
+        let start_unix_ns = span
+            .start_system
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        self.shared.finish(SpanRecord {
+            trace_id: span.context.trace_id,
+            span_id: span.context.span_id,
+            parent_span_id: span.parent_span_id,
+            remote_parent: span.remote_parent,
+            name: Cow::Borrowed(method),
+            start_unix_ns,
+            duration_ns: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
+            attributes,
+            dropped_attributes: 0,
+        });
+    }
+}
+
 /// Applies `f` to the data the [`SpanLayer`] keeps for `span`, found through
 /// the span's dispatcher. `None` if the span is disabled, or not recorded.
 fn with_span_data<R>(span: &tracing::Span, f: impl FnOnce(&mut SpanData) -> R) -> Option<R> {
@@ -305,6 +382,62 @@ pub fn trace_id(span: &tracing::Span) -> Option<String> {
 mod tests {
     use super::*;
     use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn call_spans_are_recorded_without_tracing_and_continue_a_remote_trace() {
+        let (recorder, _layer) = SpanRecorder::new("virtqemud", 8);
+        let foreign = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let root = CallSpan::start(None);
+        let child = CallSpan::start(Some(&root.traceparent()));
+        let remote = CallSpan::start(Some(foreign));
+        recorder.record_call(
+            &root,
+            "REMOTE",
+            "CONNECT_OPEN",
+            42,
+            true,
+            std::time::Duration::from_micros(5),
+        );
+        recorder.record_call(
+            &child,
+            "REMOTE",
+            "DOMAIN_CREATE",
+            42,
+            false,
+            std::time::Duration::from_millis(2),
+        );
+        recorder.record_call(
+            &remote,
+            "REMOTE",
+            "NETWORK_LOOKUP_BY_NAME",
+            7,
+            true,
+            std::time::Duration::ZERO,
+        );
+        let spans = recorder.page(0, 8).spans;
+        assert_eq!(spans.len(), 3);
+        let attr = |s: &Span, k: &str| s.attributes.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+        assert_eq!(spans[0].name, "CONNECT_OPEN");
+        assert_eq!(attr(&spans[0], "rpc.system").as_deref(), Some("libvirt"));
+        assert_eq!(attr(&spans[0], "otel.kind").as_deref(), Some("server"));
+        assert_eq!(attr(&spans[0], "rpc.client_pid").as_deref(), Some("42"));
+        assert_eq!(attr(&spans[0], "rpc.result").as_deref(), Some("ok"));
+        assert_eq!(spans[0].status, "ok");
+        assert_eq!(spans[0].trace_id, root.trace_id());
+        assert_eq!(
+            spans[1].trace_id,
+            root.trace_id(),
+            "the child continues the trace"
+        );
+        assert_eq!(
+            spans[1].parent_span_id.as_deref(),
+            Some(spans[0].span_id.as_str())
+        );
+        assert_eq!(spans[1].status, "error");
+        assert_eq!(spans[1].duration_ns, 2_000_000);
+        assert_eq!(spans[2].trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(spans[2].parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
+    }
 
     #[test]
     fn a_full_export_queue_drops_and_counts() {

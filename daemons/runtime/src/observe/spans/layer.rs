@@ -161,6 +161,54 @@ where
 pub(super) struct Attrs {
     buf: String,
     items: Vec<(&'static str, u32, u32)>,
+    /// An RPC call span's attributes, kept compact (no allocation) and
+    /// spelled out only when read or exported.
+    call: Option<CallAttrs>,
+}
+
+/// The attributes of a call span recorded by `SpanRecorder::record_call`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct CallAttrs {
+    pub(super) service: &'static str,
+    pub(super) method: &'static str,
+    pid: [u8; 12],
+    pid_len: u8,
+    pub(super) ok: bool,
+}
+
+impl CallAttrs {
+    pub(super) fn new(service: &'static str, method: &'static str, client_pid: i32, ok: bool) -> CallAttrs {
+        use std::io::Write as _;
+        let mut pid = [0u8; 12];
+        let mut cur = std::io::Cursor::new(&mut pid[..]);
+        let _ = write!(cur, "{client_pid}");
+        let pid_len = cur.position() as u8;
+        CallAttrs {
+            service,
+            method,
+            pid,
+            pid_len,
+            ok,
+        }
+    }
+
+    fn pid(&self) -> &str {
+        std::str::from_utf8(&self.pid[..usize::from(self.pid_len)]).unwrap_or("")
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let fixed = [
+            ("otel.kind", "server"),
+            ("rpc.system", "libvirt"),
+            ("rpc.service", self.service),
+            ("rpc.method", self.method),
+        ];
+        let result = if self.ok { "ok" } else { "error" };
+        fixed
+            .into_iter()
+            .chain([("rpc.client_pid", self.pid()), ("rpc.result", result)])
+            .chain((!self.ok).then_some(("otel.status_code", "ERROR")))
+    }
 }
 
 impl Attrs {
@@ -168,13 +216,24 @@ impl Attrs {
         Attrs {
             buf: String::with_capacity(bytes),
             items: Vec::with_capacity(items),
+            call: None,
+        }
+    }
+
+    /// A call span's attributes (see [`CallAttrs`]).
+    pub(super) fn call(call: CallAttrs) -> Attrs {
+        Attrs {
+            call: Some(call),
+            ..Attrs::default()
         }
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.items
-            .iter()
-            .map(|&(k, a, b)| (k, &self.buf[a as usize..b as usize]))
+        self.call.iter().flat_map(CallAttrs::pairs).chain(
+            self.items
+                .iter()
+                .map(|&(k, a, b)| (k, &self.buf[a as usize..b as usize])),
+        )
     }
 
     pub(super) fn get(&self, key: &str) -> Option<&str> {
