@@ -11,6 +11,7 @@ pub mod boot;
 pub mod hangs;
 pub mod status;
 pub mod trace;
+pub mod watch;
 pub mod why;
 
 use crate::discover::{DaemonState, Discovery, KnownDaemon};

@@ -61,6 +61,9 @@ pub fn changes(
 }
 
 async fn watch(d: Arc<DaemonShared>, client: Arc<Client>, interval: Duration) {
+    // The WATCH reply is written after this task starts: give it a head
+    // start so the stream's first frame follows the reply, as clients expect.
+    tokio::time::sleep(Duration::from_millis(50).min(interval)).await;
     let status = snapshot::status(&d);
     let mut last = match serde_json::to_value(&status) {
         Ok(serde_json::Value::Object(m)) => m,
