@@ -625,3 +625,22 @@ impl Daemon {
         &self.log
     }
 }
+
+/// Binds `path` (replacing any file there) and counts the connections it
+/// accepts, in the background: proof that nothing connected (e.g. an
+/// observer must not wake a sleeping, socket-activated daemon).
+pub fn counting_listener(path: &Path) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let _ = std::fs::remove_file(path);
+    let l = std::os::unix::net::UnixListener::bind(path).expect("bind counting listener");
+    let n = std::sync::Arc::new(AtomicUsize::new(0));
+    let n2 = n.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            if c.is_ok() {
+                n2.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    n
+}

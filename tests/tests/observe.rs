@@ -6,11 +6,9 @@ use modvirt_tests::{
     ChildGuard, Daemon, DaemonOptions, bin, require_tool, temp_root, virt_daemons, wait_for,
 };
 use serde_json::Value;
-use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// `virtqemud --timeout SECS`: started by hand, it exits after `secs` idle.
@@ -123,30 +121,14 @@ fn socket_activation_names_virsh_and_its_pid() {
     assert!(why.contains(&format!("pid {virsh_pid}")), "{why}");
 }
 
-/// Accepts (and counts) connections on `path` in the background.
-fn counting_listener(path: &Path) -> Arc<AtomicUsize> {
-    let _ = std::fs::remove_file(path);
-    let l = UnixListener::bind(path).expect("bind counting listener");
-    let n = Arc::new(AtomicUsize::new(0));
-    let n2 = n.clone();
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            if c.is_ok() {
-                n2.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-    });
-    n
-}
-
 #[test]
 fn idle_exit_is_reported_without_waking_the_daemon() {
     let mut d = virtqemud_with_idle_timeout(1);
     assert!(d.wait_exit(Duration::from_secs(15)).is_some(), "idle exit");
     // Where socket activation would listen, a listener that counts: any
     // observer connecting here would have woken the daemon.
-    let wakes = counting_listener(&d.socket("admin-sock"));
-    let _rw = counting_listener(&d.socket("sock"));
+    let wakes = modvirt_tests::counting_listener(&d.socket("admin-sock"));
+    let _rw = modvirt_tests::counting_listener(&d.socket("sock"));
     for _ in 0..3 {
         let st = status_json(d.root.path());
         let e = daemon_entry(&st, "virtqemud");

@@ -6,11 +6,9 @@
 use modvirt_tests::{Daemon, DaemonOptions, bin, wait_for};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
@@ -117,22 +115,6 @@ fn json(line: &str) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"))
 }
 
-/// Accepts (and counts) connections on `path` in the background.
-fn counting_listener(path: &Path) -> Arc<AtomicUsize> {
-    let _ = std::fs::remove_file(path);
-    let l = UnixListener::bind(path).expect("bind counting listener");
-    let n = Arc::new(AtomicUsize::new(0));
-    let n2 = n.clone();
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            if c.is_ok() {
-                n2.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-    });
-    n
-}
-
 fn output_of(cmd: &mut Command) -> Output {
     modvirt_tests::output_within(cmd, Duration::from_secs(20))
 }
@@ -225,7 +207,7 @@ fn watch_refuses_daemons_that_do_not_run_without_connecting() {
     let mut d = virtqemud_with_idle_timeout(1);
     assert!(d.wait_exit(Duration::from_secs(15)).is_some(), "idle exit");
     // Where socket activation would listen: connecting here would wake it.
-    let wakes = counting_listener(&d.socket("admin-sock"));
+    let wakes = modvirt_tests::counting_listener(&d.socket("admin-sock"));
     let root = d.root.path();
 
     let out = output_of(&mut virt_daemons_cmd(

@@ -347,12 +347,8 @@ impl Logging {
         outputs: Option<&str>,
         default_outputs: &str,
     ) -> Result<Logging, LogConfigError> {
-        use tracing_subscriber::layer::SubscriberExt;
-
-        let (logging, layer) = Logging::new_layer(program, level, filters, outputs, default_outputs)?;
-        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
-            .map_err(|_| LogConfigError::AlreadyInitialized)?;
-        Ok(logging)
+        let nothing = tracing_subscriber::layer::Identity::new();
+        Logging::init_with(program, level, filters, outputs, default_outputs, nothing)
     }
 
     /// Like [`Logging::init`], with one more layer (the span recorder)
