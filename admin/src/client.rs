@@ -23,8 +23,8 @@
 use modvirt_wire::admin::FlagsArgs;
 use modvirt_wire::message::{self, HEADER_SIZE, LEN_SIZE, MESSAGE_INITIAL, MESSAGE_MAX};
 use modvirt_wire::program::{
-    ADMIN_PROGRAM, ADMIN_VERSION, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION,
-    REMOTE_PROGRAM, REMOTE_VERSION,
+    ADMIN_PROGRAM, ADMIN_VERSION, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, REMOTE_PROGRAM,
+    REMOTE_VERSION, keepalive_header,
 };
 use modvirt_wire::remote::{
     AUTH_NONE, AuthListRet, ConnectOpenArgs, ConnectSupportsFeatureArgs, ConnectSupportsFeatureRet, feature,
@@ -412,15 +412,7 @@ impl Client {
 
     /// Answers a keepalive PING with a PONG.
     pub fn send_pong(&mut self) -> Result<(), ClientError> {
-        let pong = Header {
-            prog: KEEPALIVE_PROGRAM,
-            vers: KEEPALIVE_VERSION,
-            proc_: KEEPALIVE_PONG,
-            type_: MessageType::Message,
-            serial: 0,
-            status: Status::Ok,
-        };
-        self.write_frame(&pong, |_| {}, &[])
+        self.write_frame(&keepalive_header(KEEPALIVE_PONG), |_| {}, &[])
     }
 }
 

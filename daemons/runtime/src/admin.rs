@@ -60,7 +60,7 @@ fn wire_client(c: &Client) -> a::AdminClient {
             name: c.server.clone(),
         },
         id: c.id,
-        timestamp: c.connected_at,
+        timestamp: (c.connected_ms / 1000) as i64,
         transport: c.transport,
     }
 }

@@ -23,11 +23,11 @@ use crate::paths::SocketRole;
 use crate::server::Server;
 use modvirt_wire::message::{MESSAGE_MAX, encode_frame};
 use modvirt_wire::program::{KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION};
-use modvirt_wire::{Header, MessageType, RpcError, Status, XdrEncode};
+use modvirt_wire::{Header, RpcError, Status, XdrEncode};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
@@ -72,8 +72,6 @@ impl PeerIdentity {
 pub struct Client {
     pub id: u64,
     pub server: String,
-    /// Seconds since the epoch when it connected.
-    pub connected_at: i64,
     pub transport: u32,
     /// The socket it connected through.
     pub role: SocketRole,
@@ -196,15 +194,7 @@ impl Client {
     }
 
     async fn send_keepalive(&self, proc_: i32) {
-        let h = Header {
-            prog: KEEPALIVE_PROGRAM,
-            vers: KEEPALIVE_VERSION,
-            proc_,
-            type_: MessageType::Message,
-            serial: 0,
-            status: Status::Ok,
-        };
-        self.send(&encode_frame(&h, |_| {})).await;
+        self.send(&modvirt_wire::program::keepalive_frame(proc_)).await;
     }
 
     fn touch(&self) {
@@ -243,10 +233,6 @@ pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixS
         id,
         wire_ref,
         server: server.name.clone(),
-        connected_at: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0),
         transport: modvirt_wire::admin::transport::UNIX,
         role,
         connected_ms: crate::observe::unix_ms(),

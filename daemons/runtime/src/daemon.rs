@@ -60,7 +60,6 @@ pub struct DaemonShared {
     pub paths: RuntimePaths,
     pub idle: IdleTimer,
     pub logging: Logging,
-    pub started: Instant,
     pub observer: Arc<Observer>,
     pub metrics: Metrics,
     pub spans: SpanRecorder,

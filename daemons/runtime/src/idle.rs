@@ -27,6 +27,17 @@ impl State {
     fn is_idle(&self) -> bool {
         self.clients == 0 && self.inhibitors.is_empty()
     }
+
+    /// Idle with a timeout: the countdown runs.
+    fn is_armed(&self) -> bool {
+        self.is_idle() && self.timeout > 0
+    }
+
+    /// When the countdown ends, if it runs.
+    fn deadline(&self) -> Option<Instant> {
+        self.is_armed()
+            .then(|| self.idle_since + Duration::from_secs(self.timeout.into()))
+    }
 }
 
 #[derive(Debug)]
@@ -138,7 +149,6 @@ impl IdleTimer {
     pub fn status(&self) -> IdleStatus {
         let s = self.lock();
         let now = Instant::now();
-        let idle = s.clients == 0 && s.inhibitors.is_empty() && s.timeout > 0;
         IdleStatus {
             timeout: s.timeout,
             clients: s.clients,
@@ -147,9 +157,7 @@ impl IdleTimer {
                 .values()
                 .map(|(r, since)| (r.to_string(), now.duration_since(*since)))
                 .collect(),
-            remaining: idle.then(|| {
-                (s.idle_since + Duration::from_secs(s.timeout.into())).saturating_duration_since(now)
-            }),
+            remaining: s.deadline().map(|d| d.saturating_duration_since(now)),
         }
     }
 
@@ -159,20 +167,14 @@ impl IdleTimer {
             let changed = self.inner.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let deadline = {
-                let s = self.lock();
-                let idle = s.clients == 0 && s.inhibitors.is_empty() && s.timeout > 0;
-                idle.then(|| s.idle_since + Duration::from_secs(s.timeout.into()))
-            };
+            let deadline = self.lock().deadline();
             match deadline {
                 None => changed.await,
                 Some(d) => {
                     tokio::select! {
                         _ = tokio::time::sleep_until(d) => {
                             // Re-check: a change may have raced the sleep.
-                            let s = self.lock();
-                            let idle = s.clients == 0 && s.inhibitors.is_empty() && s.timeout > 0;
-                            if idle && Instant::now() >= s.idle_since + Duration::from_secs(s.timeout.into()) {
+                            if self.lock().deadline().is_some_and(|d| Instant::now() >= d) {
                                 return;
                             }
                         }

@@ -26,7 +26,7 @@ use lifecycle::StateDir;
 use modvirt_wire::observe::{
     Activation, Exit, ExitReason, Lifecycle, LifecycleEvent, Process, SCHEMA, StateFile,
 };
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -55,8 +55,6 @@ pub struct Observer {
     pub inflight: Arc<inflight::InflightRegistry>,
     pub job_locks: Arc<joblock::JobLocks>,
     state: Mutex<Option<(StateDir, StateFile)>>,
-    /// Observability events dropped outside the span recorder (watch streams, …).
-    pub dropped: AtomicU64,
     stopping: std::sync::atomic::AtomicBool,
     call_spans: std::sync::atomic::AtomicBool,
 }
@@ -74,7 +72,6 @@ impl Observer {
             inflight: Arc::default(),
             job_locks: Arc::default(),
             state: Mutex::new(None),
-            dropped: AtomicU64::new(0),
             stopping: std::sync::atomic::AtomicBool::new(false),
             call_spans: std::sync::atomic::AtomicBool::new(true),
         }
@@ -228,9 +225,5 @@ impl Observer {
                 detail,
             });
         });
-    }
-
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
     }
 }

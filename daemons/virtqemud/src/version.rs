@@ -31,7 +31,7 @@ pub fn parse_version(text: &str) -> Option<u64> {
     let major = parts.next()?.ok()?;
     let minor = parts.next().unwrap_or(Ok(0)).ok()?;
     let micro = parts.next().unwrap_or(Ok(0)).ok()?;
-    Some(major * 1_000_000 + minor * 1_000 + micro)
+    Some(modvirt_wire::remote::pack_version(major, minor, micro))
 }
 
 async fn probe() -> Result<u64, RpcError> {

@@ -154,10 +154,9 @@ impl std::fmt::Display for RpcError {
 
 impl std::error::Error for RpcError {}
 
+/// `remote_uuid`, decoded as the remote program's [`Uuid`](crate::remote::Uuid) does.
 fn uuid(dec: &mut Decoder<'_>) -> Result<[u8; 16], XdrError> {
-    let mut u = [0u8; 16];
-    u.copy_from_slice(dec.opaque_fixed(16)?);
-    Ok(u)
+    Ok(<crate::remote::Uuid as XdrDecode>::decode(dec)?.0)
 }
 
 impl XdrEncode for RpcError {

@@ -137,6 +137,23 @@ pub static ADMIN_PROCEDURES: &[Procedure] = &[
     admin(19, "CONNECT_SET_DAEMON_TIMEOUT", false),
 ];
 
+/// The header of a keepalive PING or PONG (a MESSAGE with serial 0).
+pub fn keepalive_header(proc_: i32) -> crate::message::Header {
+    crate::message::Header {
+        prog: KEEPALIVE_PROGRAM,
+        vers: KEEPALIVE_VERSION,
+        proc_,
+        type_: crate::message::MessageType::Message,
+        serial: 0,
+        status: crate::message::Status::Ok,
+    }
+}
+
+/// A whole keepalive PING or PONG frame (it has no payload).
+pub fn keepalive_frame(proc_: i32) -> Vec<u8> {
+    crate::message::encode_frame(&keepalive_header(proc_), |_| {})
+}
+
 /// Name of a procedure for logs and errors, whatever the program.
 pub fn procedure_name(prog: u32, number: i32) -> Option<&'static str> {
     match prog {

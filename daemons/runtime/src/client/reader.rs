@@ -271,8 +271,7 @@ impl Tracked {
         // call spans are configured off; observers' own calls are not traced.
         let traced = !observing && daemon.observer.call_spans();
         let span = traced.then(|| {
-            CallSpan::start_at(
-                call.record.started,
+            CallSpan::start(
                 context
                     .as_ref()
                     .map(|c| c.traceparent.as_str())

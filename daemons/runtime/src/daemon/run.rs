@@ -115,7 +115,6 @@ async fn serve(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), Sta
         paths: s.paths.clone(),
         idle: idle.clone(),
         logging: s.logging.clone(),
-        started: s.exec_time,
         observer: s.observer.clone(),
         metrics: Metrics::new(&name, env!("CARGO_PKG_VERSION")),
         spans: s.spans.clone(),

@@ -83,7 +83,6 @@ pub struct CallRecord {
     pub serial: u32,
     pub client: Arc<ClientRef>,
     pub started: Instant,
-    pub trace_id: Mutex<Option<String>>,
     /// The call's span; its trace id is formatted only when observed.
     span: std::sync::OnceLock<super::spans::CallSpan>,
     pub caller: Mutex<Option<CallerLink>>,
@@ -109,10 +108,6 @@ impl CallRecord {
 
     pub fn waiting(&self) -> Option<Waiting> {
         lock(&self.waiting).last().map(|(_, w)| w.clone())
-    }
-
-    pub fn set_trace_id(&self, id: Option<String>) {
-        *lock(&self.trace_id) = id;
     }
 
     pub fn set_span(&self, span: super::spans::CallSpan) {
@@ -143,9 +138,7 @@ impl CallRecord {
             started_ms: unix_ms().saturating_sub(now.duration_since(self.started).as_millis() as u64),
             age_s: now.duration_since(self.started).as_secs_f64(),
             waiting_on: self.waiting().map(|w| w.to_wire(now)),
-            trace_id: lock(&self.trace_id)
-                .clone()
-                .or_else(|| self.span.get().map(super::spans::CallSpan::trace_id)),
+            trace_id: self.span.get().map(super::spans::CallSpan::trace_id),
             caller: lock(&self.caller).clone(),
         }
     }
@@ -202,7 +195,6 @@ impl InflightRegistry {
             serial,
             client,
             started: Instant::now(),
-            trace_id: Mutex::new(None),
             span: std::sync::OnceLock::new(),
             caller: Mutex::new(None),
             waiting: Mutex::new(Vec::new()),

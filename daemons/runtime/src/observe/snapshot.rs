@@ -95,7 +95,7 @@ pub fn status(d: &DaemonShared) -> DaemonStatus {
         job_locks: obs.job_locks.snapshot(now),
         phases: obs.phases.snapshot(),
         process: super::metrics::process_stats(),
-        dropped_events: obs.dropped() + d.spans.dropped() + d.logging.dropped(),
+        dropped_events: d.spans.dropped() + d.logging.dropped(),
     }
 }
 

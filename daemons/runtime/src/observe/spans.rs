@@ -294,13 +294,9 @@ pub struct CallSpan {
 impl CallSpan {
     /// A new call span: a new trace, or the continuation of a peer daemon's
     /// W3C `traceparent` (ignored if malformed).
+    /// The caller measures the duration and passes it to
+    /// [`SpanRecorder::record_call`].
     pub fn start(remote: Option<&str>) -> CallSpan {
-        Self::start_at(std::time::Instant::now(), remote)
-    }
-
-    /// As [`CallSpan::start`], for a call that started at `start` (its
-    /// duration is measured by the caller from the same instant).
-    pub fn start_at(_start: std::time::Instant, remote: Option<&str>) -> CallSpan {
         let remote = remote.and_then(|t| TraceContext::parse(t).ok());
         CallSpan {
             context: TraceContext {

@@ -16,7 +16,7 @@ use crate::observe::inflight::Waiting;
 use modvirt_wire::message::{self, LEN_SIZE, encode_frame};
 use modvirt_wire::observe::{OBSERVE_PROGRAM, OBSERVE_VERSION, procs};
 use modvirt_wire::program::{
-    KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, REMOTE_PROGRAM, REMOTE_VERSION,
+    KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, REMOTE_PROGRAM, REMOTE_VERSION, keepalive_frame,
 };
 use modvirt_wire::remote::{
     AUTH_NONE, AuthListRet, ConnectOpenArgs, ConnectSupportsFeatureArgs, ConnectSupportsFeatureRet, feature,
@@ -385,17 +385,7 @@ impl Shared {
             MessageType::Message if header.prog == KEEPALIVE_PROGRAM && header.proc_ == KEEPALIVE_PING => {
                 let shared = Arc::clone(self);
                 tokio::spawn(async move {
-                    let pong = encode_frame(
-                        &Header {
-                            prog: KEEPALIVE_PROGRAM,
-                            vers: KEEPALIVE_VERSION,
-                            proc_: KEEPALIVE_PONG,
-                            type_: MessageType::Message,
-                            serial: 0,
-                            status: Status::Ok,
-                        },
-                        |_| {},
-                    );
+                    let pong = keepalive_frame(KEEPALIVE_PONG);
                     if tokio::time::timeout(PONG_WRITE_LIMIT, shared.write(&pong))
                         .await
                         .is_err()

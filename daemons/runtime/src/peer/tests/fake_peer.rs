@@ -18,7 +18,7 @@ use crate::peer::PeerTarget;
 use modvirt_wire::message::{check_length, encode_frame, split_body};
 use modvirt_wire::observe::{CallContextMsg, OBSERVE_PROGRAM, procs};
 use modvirt_wire::program::{
-    KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, REMOTE_PROGRAM,
+    KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, REMOTE_PROGRAM, keepalive_frame,
 };
 use modvirt_wire::remote::{AUTH_NONE, AuthListRet, ConnectOpenArgs, ConnectSupportsFeatureRet};
 use modvirt_wire::{ErrorCode, ErrorDomain, Header, MessageType, RpcError, Status, XdrDecode, XdrEncode};
@@ -251,15 +251,7 @@ pub(super) async fn serve(conn: u32, stream: UnixStream, tx: mpsc::UnboundedSend
                         });
                     }
                     Act::Ping(body) => {
-                        let ping = Header {
-                            prog: KEEPALIVE_PROGRAM,
-                            vers: KEEPALIVE_VERSION,
-                            proc_: KEEPALIVE_PING,
-                            type_: MessageType::Message,
-                            serial: 0,
-                            status: Status::Ok,
-                        };
-                        send(&wr, &encode_frame(&ping, |_| {})).await;
+                        send(&wr, &keepalive_frame(KEEPALIVE_PING)).await;
                         send(&wr, &reply(Status::Ok, &body)).await;
                     }
                     Act::Silent => {}
