@@ -17,9 +17,13 @@
 //! `/run/libvirt` for root and `$XDG_RUNTIME_DIR/libvirt` for other users.
 //!
 //! Only a daemon found [`DaemonState::Running`] may be connected to, and
-//! [`KnownDaemon::observe`] is the one way to do it: it re-checks the
-//! process right before connecting.
+//! [`KnownDaemon::observe`] is the one way to do it: it enters the daemon's
+//! exit [`gate`] (refused while the daemon is exiting), re-checks the
+//! process, and holds the gate until the daemon has accepted the
+//! connection, so a daemon cannot idle-exit between the check and the
+//! connect.
 
+pub mod gate;
 pub mod lifecycle;
 pub mod procfs;
 pub mod systemd;
@@ -202,13 +206,21 @@ impl KnownDaemon {
                 state: self.state.as_str(),
             });
         };
+        let exiting = || ObserveError::NotRunning {
+            daemon: self.name.clone(),
+            state: "exiting",
+        };
+        let pass = gate::enter(sf.exit_gate.as_deref()).map_err(|gate::Exiting| exiting())?;
         if procfs::liveness(sf.pid, sf.pid_start_ticks) != Liveness::Alive {
             return Err(ObserveError::NotRunning {
                 daemon: self.name.clone(),
                 state: "exited just now",
             });
         }
-        ObserveClient::connect(path, timeout)
+        // OPEN answered: the daemon has accepted us; it may exit from now on.
+        let client = ObserveClient::connect(path, timeout);
+        drop(pass);
+        client
     }
 }
 

@@ -108,6 +108,7 @@ fn state_file(
     StateFile {
         pid_start_ticks: ticks,
         admin_socket: admin_sock(root, name).to_string_lossy().into_owned(),
+        exit_gate: None,
         ..sample_state_file(name, pid, state, exit, now_ms())
     }
 }

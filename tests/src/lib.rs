@@ -9,6 +9,7 @@
 //! [`raw`] holds a byte-level wire-protocol client for tests of hostile and
 //! broken clients.
 
+pub mod otlp_collector;
 pub mod raw;
 
 use std::io::Read;

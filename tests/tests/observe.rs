@@ -288,3 +288,171 @@ fn crash_is_detected_by_observers_and_the_next_start() {
     let st = status_json(d2.root.path());
     assert_eq!(daemon_entry(&st, "virtqemud")["state"], "running");
 }
+
+/// The daemon's state file, as written by it.
+fn state_file(d: &Daemon) -> Value {
+    let path = d.root.path().join("run/libvirt/modvirt/virtqemud.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("state file")).expect("state file is JSON")
+}
+
+#[test]
+fn an_observer_entering_the_exit_gate_delays_the_idle_exit() {
+    use nix::fcntl::{Flock, FlockArg};
+    let mut d = virtqemud_with_idle_timeout(1);
+    let gate = state_file(&d)["exit_gate"]
+        .as_str()
+        .expect("exit_gate in the state file")
+        .to_owned();
+    // An observer between its liveness check and its OPEN.
+    let held = Flock::lock(std::fs::File::open(&gate).unwrap(), FlockArg::LockSharedNonblock).unwrap();
+    // Past the 1 s timeout, within the daemon's 2 s wait for observers.
+    std::thread::sleep(Duration::from_millis(1600));
+    assert!(d.exited().is_none(), "exited while an observer was connecting");
+    drop(held);
+    assert!(d.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()));
+    assert_eq!(
+        lifecycle_events(d.root.path(), "virtqemud"),
+        ["activated", "ready", "idle-exit"]
+    );
+}
+
+/// The test daemon `virttestd --timeout SECS`, whose driver takes 300 ms
+/// to shut down (the window in which an unguarded observer would find it
+/// alive yet no longer accepting), on listening sockets the test made and
+/// keeps, passed as systemd does (`LISTEN_FDS`): once the daemon stops
+/// accepting, a connection still lands in their backlog, where systemd
+/// would start the daemon again for it.
+fn socket_activated_testd(
+    secs: u32,
+) -> (
+    tempfile::TempDir,
+    ChildGuard,
+    Vec<std::os::unix::net::UnixListener>,
+) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let root = temp_root("modvirt-e2e-gate-");
+    let run = root.path().join("run/libvirt");
+    std::fs::create_dir_all(&run).expect("run dir");
+    let listeners: Vec<_> = ["sock", "sock-ro", "admin-sock"]
+        .iter()
+        .map(|s| {
+            std::os::unix::net::UnixListener::bind(run.join(format!("virttestd-{s}")))
+                .expect("bind a listening socket")
+        })
+        .collect();
+    // Copies above the target numbers 3..=5, so no dup2 overwrites a source.
+    let high: Vec<std::os::fd::OwnedFd> = listeners
+        .iter()
+        .map(|l| {
+            let fd =
+                nix::fcntl::fcntl(l, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(100)).expect("F_DUPFD_CLOEXEC");
+            // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
+            unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
+        })
+        .collect();
+    let fds: Vec<i32> = high.iter().map(|f| f.as_raw_fd()).collect();
+    let mut cmd = Command::new("/bin/sh");
+    // `exec` keeps the shell's pid, which LISTEN_PID must name.
+    cmd.arg("-c")
+        .arg("LISTEN_PID=$$ exec \"$0\" \"$@\"")
+        .arg(bin("virttestd"))
+        .arg("--root")
+        .arg(root.path())
+        .args(["--timeout", &secs.to_string()]);
+    modvirt_tests::clear_daemon_env(&mut cmd)
+        .env("LISTEN_FDS", "3")
+        .env(
+            "LISTEN_FDNAMES",
+            "virttestd.socket:virttestd-ro.socket:virttestd-admin.socket",
+        )
+        .env("MODVIRT_TESTD_SHUTDOWN_MS", "300")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only dup2, which is async-signal-safe, runs in the child; the
+    // sources are open (held by `high`) and the targets 3..=5 are left open
+    // for the daemon (forgotten, not closed).
+    unsafe {
+        cmd.pre_exec(move || {
+            for (i, fd) in fds.iter().enumerate() {
+                let source = std::os::fd::BorrowedFd::borrow_raw(*fd);
+                std::mem::forget(nix::unistd::dup2_raw(source, 3 + i as i32)?);
+            }
+            Ok(())
+        });
+    }
+    let child = ChildGuard::spawn(&mut cmd);
+    drop(high);
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            std::fs::read_to_string(run.join("modvirt/virttestd.json"))
+                .is_ok_and(|t| t.contains("\"running\""))
+        }),
+        "virttestd did not start on the passed sockets"
+    );
+    (root, child, listeners)
+}
+
+#[test]
+fn observers_racing_an_idle_exit_never_connect_to_a_closing_daemon() {
+    use modvirt_admin::discover::{DiscoverOptions, Root, discover};
+    use modvirt_admin::observe::ObserveError;
+    let (root_dir, mut daemon, listeners) = socket_activated_testd(1);
+    let root = Root::under(root_dir.path());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let outcomes = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    let (mut ok, mut not_running, mut wrong) = (0, 0, Vec::new());
+                    while !done.load(Ordering::SeqCst) {
+                        let found = discover(&root, &DiscoverOptions::default());
+                        let Some(q) = found.find("virttestd") else {
+                            continue;
+                        };
+                        match q.observe(Duration::from_millis(500)) {
+                            Ok(mut c) => {
+                                ok += 1;
+                                // The daemon may exit once OPEN is answered.
+                                let _ = c.status();
+                            }
+                            Err(ObserveError::NotRunning { .. }) => not_running += 1,
+                            Err(e) => wrong.push(e.to_string()),
+                        }
+                    }
+                    (ok, not_running, wrong)
+                })
+            })
+            .collect();
+        let exited = daemon.wait_exit(Duration::from_secs(15));
+        std::thread::sleep(Duration::from_millis(500));
+        done.store(true, Ordering::SeqCst);
+        assert!(exited.is_some(), "observers kept the daemon awake");
+        workers.into_iter().map(|w| w.join().unwrap()).collect::<Vec<_>>()
+    });
+    // What systemd would have seen: a connection waiting on a socket of a
+    // daemon that is gone starts it again.
+    let woken: usize = listeners
+        .iter()
+        .map(|l| {
+            l.set_nonblocking(true).unwrap();
+            l.incoming().take_while(Result::is_ok).count()
+        })
+        .sum();
+    let ok: usize = outcomes.iter().map(|o| o.0).sum();
+    let not_running: usize = outcomes.iter().map(|o| o.1).sum();
+    let wrong: Vec<&String> = outcomes.iter().flat_map(|o| &o.2).collect();
+    assert!(
+        ok > 0 && not_running > 0,
+        "the observers saw it run and then stop ({ok} / {not_running})"
+    );
+    assert_eq!(
+        woken, 0,
+        "observers connected to a daemon that was exiting: {wrong:?}"
+    );
+    assert!(wrong.is_empty(), "observers reached a closing daemon: {wrong:?}");
+    assert_eq!(
+        lifecycle_events(root_dir.path(), "virttestd"),
+        ["activated", "ready", "idle-exit"]
+    );
+}

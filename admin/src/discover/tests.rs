@@ -310,3 +310,72 @@ fn observe_refuses_a_daemon_that_is_not_running() {
         "nobody may connect to a sleeping daemon: {got:?}"
     );
 }
+
+#[test]
+fn observe_does_not_connect_to_a_daemon_closing_its_exit_gate() {
+    use nix::fcntl::{Flock, FlockArg};
+    let dir = tempfile::tempdir().unwrap();
+    let root = Root::under(dir.path());
+    let admin = dir.path().join("virtqemud-admin-sock");
+    let listener = UnixListener::bind(&admin).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let gate = dir.path().join("virtqemud.gate");
+    std::fs::write(&gate, b"").unwrap();
+    let (pid, ticks) = me();
+    let mut sf = state_file("virtqemud", pid, ticks, "running", None);
+    sf.admin_socket = admin.to_string_lossy().into_owned();
+    sf.exit_gate = Some(gate.to_string_lossy().into_owned());
+    write(&root, &sf);
+    let found = discover(&root, &DiscoverOptions::default());
+    let d = found.find("virtqemud").unwrap();
+    assert!(d.is_running());
+
+    // The daemon decided to exit: it holds the gate.
+    let closing = Flock::lock(
+        std::fs::File::open(&gate).unwrap(),
+        FlockArg::LockExclusiveNonblock,
+    )
+    .unwrap();
+    let e = d.observe(Duration::from_secs(1)).unwrap_err();
+    assert!(
+        matches!(e, ObserveError::NotRunning { state: "exiting", .. }),
+        "{e:?}"
+    );
+    let got = listener.accept();
+    assert!(
+        matches!(&got, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+        "nobody may connect to an exiting daemon: {got:?}"
+    );
+    drop(closing);
+
+    // An open gate lets the observer connect (the fake daemon never
+    // answers OPEN, so the call times out), and it held the gate meanwhile.
+    let observer = std::thread::scope(|s| {
+        let t = s.spawn(|| d.observe(Duration::from_millis(300)));
+        let mut seen_held = false;
+        for _ in 0..100 {
+            if Flock::lock(
+                std::fs::File::open(&gate).unwrap(),
+                FlockArg::LockExclusiveNonblock,
+            )
+            .is_err()
+            {
+                seen_held = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        (seen_held, t.join().unwrap())
+    });
+    assert!(observer.0, "the observer holds the gate while connecting");
+    assert!(observer.1.is_err());
+    assert!(listener.accept().is_ok(), "the observer connected");
+    assert!(
+        Flock::lock(
+            std::fs::File::open(&gate).unwrap(),
+            FlockArg::LockExclusiveNonblock
+        )
+        .is_ok(),
+        "and let go of the gate after"
+    );
+}

@@ -359,6 +359,7 @@ pub fn sample_state_file(
             detail: None,
         }),
         admin_socket: format!("/nonexistent/{name}-admin-sock"),
+        exit_gate: None,
         runs: 3,
         updated_ms: now_ms,
     }

@@ -83,6 +83,8 @@ pub struct Client {
     /// admin socket stay passive (unset) while they only call the OBSERVE
     /// program; every other client counts from the moment it connects.
     presence: Mutex<Option<ClientPresence>>,
+    /// `presence` is set (read without the lock on every call).
+    active: AtomicBool,
     wire_ref: Arc<modvirt_wire::observe::ClientRef>,
     pub identity: PeerIdentity,
     opened: AtomicBool,
@@ -132,14 +134,18 @@ impl Client {
 
     /// A passive client does not keep the daemon alive.
     pub fn is_passive(&self) -> bool {
-        self.presence.lock().unwrap_or_else(|e| e.into_inner()).is_none()
+        !self.active.load(Ordering::Acquire)
     }
 
     /// Makes the client count for the idle timer (idempotent).
     pub fn make_active(&self, idle: &crate::idle::IdleTimer) {
+        if self.active.load(Ordering::Acquire) {
+            return;
+        }
         let mut p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
         if p.is_none() {
             *p = Some(idle.client_connected());
+            self.active.store(true, Ordering::Release);
         }
     }
 
@@ -238,6 +244,7 @@ pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixS
         connected_ms: crate::observe::unix_ms(),
         readonly: AtomicBool::new(readonly),
         presence: Mutex::new(None),
+        active: AtomicBool::new(false),
         identity,
         opened: AtomicBool::new(false),
         keepalive_on: AtomicBool::new(false),

@@ -39,6 +39,9 @@ use thiserror::Error;
 /// How many finished spans a daemon keeps for SPANS readers.
 pub const SPAN_RING_CAPACITY: usize = 4096;
 
+/// The longest a driver's shutdown may take before the daemon exits anyway.
+pub const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What makes one daemon binary different from another.
 pub struct DaemonSpec {
     /// `virtqemud`, `virtnetworkd`, …

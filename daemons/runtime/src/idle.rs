@@ -1,17 +1,27 @@
 //! The idle timer: libvirt's `--timeout` semantics.
 //!
 //! A daemon exits `timeout` seconds after it last became idle: no client
-//! connected and no inhibitor held (start-up in progress, later running
-//! guests, …). Every change of clients, inhibitors or the timeout itself
-//! restarts the countdown; a timeout of 0 disables it. Clients and
-//! inhibitors are RAII guards, so nothing can leak on an error path.
+//! connected, no call in flight and no inhibitor held (start-up in
+//! progress, later running guests, …). Every change of clients, calls,
+//! inhibitors or the timeout itself restarts the countdown; a timeout of 0
+//! disables it. Clients, calls and inhibitors are RAII guards, so nothing
+//! can leak on an error path.
+//!
+//! Calls are on the hot path, so they are counted with atomics: a call
+//! takes the timer's lock only when it may change whether the daemon is
+//! idle, i.e. when it is the first or last call in flight while no client
+//! counts. Clients and named inhibitors always go through the lock.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+/// The reason shown for calls in flight (`in-flight calls`, with their count).
+pub const CALLS_REASON: &str = "in-flight calls";
 
 #[derive(Debug)]
 struct State {
@@ -20,30 +30,43 @@ struct State {
     next_id: u64,
     inhibitors: BTreeMap<u64, (Cow<'static, str>, Instant)>,
     idle_since: Instant,
-}
-
-impl State {
-    /// No client, no inhibitor (whatever the timeout).
-    fn is_idle(&self) -> bool {
-        self.clients == 0 && self.inhibitors.is_empty()
-    }
-
-    /// Idle with a timeout: the countdown runs.
-    fn is_armed(&self) -> bool {
-        self.is_idle() && self.timeout > 0
-    }
-
-    /// When the countdown ends, if it runs.
-    fn deadline(&self) -> Option<Instant> {
-        self.is_armed()
-            .then(|| self.idle_since + Duration::from_secs(self.timeout.into()))
-    }
+    /// Whether the daemon was idle when last evaluated.
+    was_idle: bool,
 }
 
 #[derive(Debug)]
 struct Inner {
     state: Mutex<State>,
     changed: Notify,
+    /// Calls in flight (outside the lock: see the module doc).
+    calls: AtomicUsize,
+    /// `State::clients`, readable without the lock; written under it.
+    clients: AtomicUsize,
+    /// Since when calls have been in flight without a break, in
+    /// nanoseconds after `epoch`.
+    calls_since_ns: AtomicU64,
+    epoch: std::time::Instant,
+}
+
+impl Inner {
+    /// No client, no call, no inhibitor (whatever the timeout).
+    fn is_idle(&self, s: &State) -> bool {
+        s.clients == 0 && s.inhibitors.is_empty() && self.calls.load(Ordering::SeqCst) == 0
+    }
+
+    /// When the countdown ends, if it runs (idle with a timeout).
+    fn deadline(&self, s: &State) -> Option<Instant> {
+        (s.timeout > 0 && self.is_idle(s)).then(|| s.idle_since + Duration::from_secs(s.timeout.into()))
+    }
+}
+
+/// One group of inhibitors in a status snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InhibitorGroup {
+    pub reason: String,
+    pub count: u32,
+    /// Age of the oldest.
+    pub age: Duration,
 }
 
 /// A snapshot of the timer for status displays.
@@ -51,7 +74,9 @@ struct Inner {
 pub struct IdleStatus {
     pub timeout: u32,
     pub clients: usize,
-    pub inhibitors: Vec<(String, Duration)>,
+    /// Grouped by reason, in reason order; calls in flight appear as
+    /// [`CALLS_REASON`].
+    pub inhibitors: Vec<InhibitorGroup>,
     /// Seconds left before exit, if the countdown is running.
     pub remaining: Option<Duration>,
 }
@@ -77,6 +102,13 @@ pub struct ClientPresence {
     timer: IdleTimer,
 }
 
+/// Held while a call is in flight; released on drop.
+#[derive(Debug)]
+#[must_use = "the call is counted as finished when dropped"]
+pub struct CallHold {
+    timer: IdleTimer,
+}
+
 impl IdleTimer {
     pub fn new(timeout_secs: u32) -> Self {
         Self {
@@ -87,8 +119,13 @@ impl IdleTimer {
                     next_id: 0,
                     inhibitors: BTreeMap::new(),
                     idle_since: Instant::now(),
+                    was_idle: true,
                 }),
                 changed: Notify::new(),
+                calls: AtomicUsize::new(0),
+                clients: AtomicUsize::new(0),
+                calls_since_ns: AtomicU64::new(0),
+                epoch: std::time::Instant::now(),
             }),
         }
     }
@@ -97,21 +134,23 @@ impl IdleTimer {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies a change. Observers of the timer are woken only when it
-    /// matters to them — the daemon turns idle or busy, or the timeout
-    /// changes — so the per-call in-flight inhibitor costs a lock, not a
-    /// wake-up. The countdown restarts whenever the daemon turns idle.
+    /// Applies a change and re-evaluates idleness. Observers of the timer
+    /// are woken only when it matters to them — the daemon turns idle or
+    /// busy, or the timeout changes. The countdown restarts whenever the
+    /// daemon turns idle.
     fn update(&self, f: impl FnOnce(&mut State)) {
         let wake = {
             let mut s = self.lock();
-            let was_idle = s.is_idle();
             let timeout = s.timeout;
             f(&mut s);
-            let idle = s.is_idle();
-            if idle && (!was_idle || s.timeout != timeout) {
+            self.inner.clients.store(s.clients, Ordering::SeqCst);
+            let idle = self.inner.is_idle(&s);
+            if idle && (!s.was_idle || s.timeout != timeout) {
                 s.idle_since = Instant::now();
             }
-            idle != was_idle || s.timeout != timeout
+            let wake = idle != s.was_idle || s.timeout != timeout;
+            s.was_idle = idle;
+            wake
         };
         if wake {
             self.inner.changed.notify_waiters();
@@ -146,19 +185,67 @@ impl IdleTimer {
         ClientPresence { timer: self.clone() }
     }
 
+    /// Counts a call in flight that started at `started`, until the hold
+    /// is dropped.
+    ///
+    /// Lock-free unless the daemon may turn busy: the counter changes
+    /// first, then the client count is read (both `SeqCst`), while a client
+    /// leaving writes its count first and then reads the counter, so at
+    /// least one side sees the other and re-evaluates under the lock.
+    pub fn call_started(&self, started: std::time::Instant) -> CallHold {
+        let inner = &self.inner;
+        if inner.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            let ns = started.saturating_duration_since(inner.epoch).as_nanos();
+            inner
+                .calls_since_ns
+                .store(u64::try_from(ns).unwrap_or(u64::MAX), Ordering::Relaxed);
+            if inner.clients.load(Ordering::SeqCst) == 0 {
+                self.update(|_| {});
+            }
+        }
+        CallHold { timer: self.clone() }
+    }
+
     pub fn status(&self) -> IdleStatus {
         let s = self.lock();
         let now = Instant::now();
+        let mut groups: BTreeMap<&str, InhibitorGroup> = BTreeMap::new();
+        for (reason, since) in s.inhibitors.values() {
+            let age = now.duration_since(*since);
+            let g = groups.entry(reason).or_insert_with(|| InhibitorGroup {
+                reason: reason.to_string(),
+                count: 0,
+                age,
+            });
+            g.count += 1;
+            g.age = g.age.max(age);
+        }
+        let calls = self.inner.calls.load(Ordering::SeqCst);
+        if calls > 0 {
+            let since =
+                self.inner.epoch + Duration::from_nanos(self.inner.calls_since_ns.load(Ordering::Relaxed));
+            groups.insert(
+                CALLS_REASON,
+                InhibitorGroup {
+                    reason: CALLS_REASON.to_owned(),
+                    count: u32::try_from(calls).unwrap_or(u32::MAX),
+                    age: since.elapsed(),
+                },
+            );
+        }
         IdleStatus {
             timeout: s.timeout,
             clients: s.clients,
-            inhibitors: s
-                .inhibitors
-                .values()
-                .map(|(r, since)| (r.to_string(), now.duration_since(*since)))
-                .collect(),
-            remaining: s.deadline().map(|d| d.saturating_duration_since(now)),
+            inhibitors: groups.into_values().collect(),
+            remaining: self.inner.deadline(&s).map(|d| d.saturating_duration_since(now)),
         }
+    }
+
+    /// The daemon has been idle for the whole timeout, now.
+    pub fn is_expired(&self) -> bool {
+        self.inner
+            .deadline(&self.lock())
+            .is_some_and(|d| Instant::now() >= d)
     }
 
     /// Resolves once the daemon has been idle for the whole timeout.
@@ -167,14 +254,14 @@ impl IdleTimer {
             let changed = self.inner.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let deadline = self.lock().deadline();
+            let deadline = self.inner.deadline(&self.lock());
             match deadline {
                 None => changed.await,
                 Some(d) => {
                     tokio::select! {
                         _ = tokio::time::sleep_until(d) => {
                             // Re-check: a change may have raced the sleep.
-                            if self.lock().deadline().is_some_and(|d| Instant::now() >= d) {
+                            if self.inner.deadline(&self.lock()).is_some_and(|d| Instant::now() >= d) {
                                 return;
                             }
                         }
@@ -198,6 +285,15 @@ impl Drop for Inhibitor {
 impl Drop for ClientPresence {
     fn drop(&mut self) {
         self.timer.update(|s| s.clients = s.clients.saturating_sub(1));
+    }
+}
+
+impl Drop for CallHold {
+    fn drop(&mut self) {
+        let inner = &self.timer.inner;
+        if inner.calls.fetch_sub(1, Ordering::SeqCst) == 1 && inner.clients.load(Ordering::SeqCst) == 0 {
+            self.timer.update(|_| {});
+        }
     }
 }
 
@@ -234,7 +330,11 @@ mod tests {
     async fn inhibitor_and_zero_timeout() {
         let t = IdleTimer::new(1);
         let i = t.inhibit("start-up");
-        assert_eq!(t.status().inhibitors.len(), 1);
+        let _j = t.inhibit("start-up");
+        let groups = t.status().inhibitors;
+        assert_eq!(groups.len(), 1);
+        assert_eq!((groups[0].reason.as_str(), groups[0].count), ("start-up", 2));
+        drop(_j);
         assert_eq!(t.status().remaining, None);
         t.set_timeout(0);
         drop(i);
@@ -244,5 +344,82 @@ mod tests {
         assert!(!h.is_finished(), "timeout 0 disables the idle exit");
         t.set_timeout(2);
         h.await.ok();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_in_flight_hold_the_timer() {
+        let t = IdleTimer::new(5);
+        let a = t.call_started(std::time::Instant::now());
+        let b = t.call_started(std::time::Instant::now());
+        let st = t.status();
+        assert_eq!(st.remaining, None, "calls in flight stop the countdown");
+        assert_eq!(st.inhibitors.len(), 1);
+        assert_eq!(
+            (st.inhibitors[0].reason.as_str(), st.inhibitors[0].count),
+            (CALLS_REASON, 2)
+        );
+        let t2 = t.clone();
+        let h = tokio::spawn(async move { t2.expired().await });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(a);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!h.is_finished(), "one call still in flight");
+        let done = tokio::time::Instant::now();
+        drop(b);
+        assert!(t.status().inhibitors.is_empty());
+        assert_eq!(t.status().remaining, Some(Duration::from_secs(5)));
+        h.await.ok();
+        assert!(
+            done.elapsed() >= Duration::from_secs(5),
+            "the countdown starts at the last call"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_outliving_its_client_holds_the_timer() {
+        let t = IdleTimer::new(5);
+        let c = t.client_connected();
+        let call = t.call_started(std::time::Instant::now());
+        drop(c);
+        assert_eq!(t.status().remaining, None);
+        drop(call);
+        assert_eq!(t.status().remaining, Some(Duration::from_secs(5)));
+    }
+
+    /// Calls and clients coming and going on many threads at once always
+    /// leave the timer in the right state: the fast path never misses the
+    /// last change.
+    #[test]
+    fn concurrent_calls_and_clients_settle_idle() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let _enter = rt.enter();
+        let t = IdleTimer::new(7);
+        for _ in 0..20 {
+            std::thread::scope(|scope| {
+                for n in 0..4 {
+                    let t = t.clone();
+                    scope.spawn(move || {
+                        for i in 0..2_000 {
+                            if (i + n) % 3 == 0 {
+                                let _c = t.client_connected();
+                                let _k = t.call_started(std::time::Instant::now());
+                            } else {
+                                let _k = t.call_started(std::time::Instant::now());
+                            }
+                        }
+                    });
+                }
+            });
+            let st = t.status();
+            assert_eq!(st.clients, 0);
+            assert!(st.inhibitors.is_empty(), "{st:?}");
+            assert!(st.remaining.is_some(), "idle after the storm: {st:?}");
+            assert!(t.lock().was_idle, "the last change was evaluated");
+            let _busy = t.call_started(std::time::Instant::now());
+            assert_eq!(t.status().remaining, None);
+        }
     }
 }

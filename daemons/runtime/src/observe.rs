@@ -13,6 +13,7 @@
 //! awake (OBSERVE-only connections are passive).
 
 pub mod cause;
+pub mod gate;
 pub mod inflight;
 pub mod joblock;
 pub mod lifecycle;
@@ -55,6 +56,7 @@ pub struct Observer {
     pub inflight: Arc<inflight::InflightRegistry>,
     pub job_locks: Arc<joblock::JobLocks>,
     state: Mutex<Option<(StateDir, StateFile)>>,
+    gate: Mutex<Option<gate::ExitGate>>,
     stopping: std::sync::atomic::AtomicBool,
     call_spans: std::sync::atomic::AtomicBool,
 }
@@ -72,6 +74,7 @@ impl Observer {
             inflight: Arc::default(),
             job_locks: Arc::default(),
             state: Mutex::new(None),
+            gate: Mutex::new(None),
             stopping: std::sync::atomic::AtomicBool::new(false),
             call_spans: std::sync::atomic::AtomicBool::new(true),
         }
@@ -122,6 +125,14 @@ impl Observer {
     /// previous run that crashed, then this run as `starting`.
     pub fn attach_state_dir(&self, dir: StateDir, admin_socket: &str) {
         let prev = dir.previous();
+        let gate = match gate::ExitGate::prepare(&dir.gate_path()) {
+            Ok(g) => Some(g),
+            Err(err) => {
+                tracing::warn!(target: "observe.state", "no exit gate: cannot create {}: {err}", dir.gate_path().display());
+                None
+            }
+        };
+        *lock(&self.gate) = gate.clone();
         if let Some(p) = &prev
             && p.exit.is_none()
             && p.state != "exited"
@@ -154,6 +165,7 @@ impl Observer {
             ready_ms: None,
             exit: None,
             admin_socket: admin_socket.to_owned(),
+            exit_gate: gate.as_ref().map(|g| g.path().display().to_string()),
             runs: prev.map(|p| p.runs + 1).unwrap_or(1),
             updated_ms: unix_ms(),
         };
@@ -184,6 +196,11 @@ impl Observer {
         if let Some((dir, _)) = lock(&self.state).as_ref() {
             self.log(dir, event);
         }
+    }
+
+    /// The exit gate, once the state directory is attached (see [`gate`]).
+    pub fn exit_gate(&self) -> Option<gate::ExitGate> {
+        lock(&self.gate).clone()
     }
 
     /// The daemon serves.

@@ -22,6 +22,8 @@ const CONNECT_RO: u32 = 1;
 const CONNECT_NO_ALIASES: u32 = 2;
 
 pub type VersionFuture = Pin<Box<dyn Future<Output = Result<u64, RpcError>> + Send + 'static>>;
+/// What a driver does when the daemon stops.
+pub type ShutdownFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// What a daemon's driver tells the connection layer about itself.
 pub trait DriverInfo: Send + Sync + 'static {
@@ -37,6 +39,14 @@ pub trait DriverInfo: Send + Sync + 'static {
     /// the daemon with that message.
     fn init(&self, _phase: &crate::observe::phases::PhaseGuard) -> Result<(), String> {
         Ok(())
+    }
+
+    /// The daemon is stopping (idle exit or signal): no client is served any
+    /// more, and the state file still says `stopping`. Release what must be
+    /// released (guests are left running); bounded by
+    /// [`SHUTDOWN_LIMIT`](crate::daemon::SHUTDOWN_LIMIT).
+    fn shutdown(&self) -> ShutdownFuture {
+        Box::pin(async {})
     }
 
     /// The driver's own procedures: `None` means not implemented

@@ -424,6 +424,12 @@ pub struct StateFile {
     pub exit: Option<Exit>,
     /// The admin socket observers may connect to while it runs.
     pub admin_socket: String,
+    /// The exit gate an observer holds a shared `flock` on from its
+    /// liveness check until its OBSERVE `OPEN` is answered; the daemon
+    /// takes it exclusively before an idle exit (so an observer that
+    /// cannot get it must not connect: the daemon is exiting).
+    #[serde(default)]
+    pub exit_gate: Option<String>,
     /// How many runs this root has seen (1 for the first).
     pub runs: u64,
     pub updated_ms: u64,

@@ -16,6 +16,9 @@
 //!   forwarded to that peer daemon (a peer call); without it, answered here
 //!   after `MODVIRT_TESTD_NETWORK_MS` (default 0) marked as waiting.
 //!
+//! - shutdown: takes `MODVIRT_TESTD_SHUTDOWN_MS` (default 0), as a driver
+//!   releasing its resources would.
+//!
 //! `MODVIRT_TESTD_NAME` renames the daemon (several test daemons can then
 //! share one root, as the real daemons do).
 
@@ -148,6 +151,11 @@ impl DriverInfo for TestDriver {
         std::thread::sleep(env_ms("MODVIRT_TESTD_INIT_MS", 5));
         step.detail("3 test objects");
         Ok(())
+    }
+
+    fn shutdown(&self) -> modvirt_runtime::remote::ShutdownFuture {
+        let ms = env_ms("MODVIRT_TESTD_SHUTDOWN_MS", 0);
+        Box::pin(async move { tokio::time::sleep(ms).await })
     }
 
     fn call(&self, ctx: &CallContext, payload: &[u8]) -> Option<CallFuture> {

@@ -15,7 +15,7 @@
 use super::{Client, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION};
 use crate::daemon::DaemonShared;
 use crate::dispatch::{self, CallContext, ProgramHandler};
-use crate::idle::Inhibitor;
+use crate::idle::CallHold;
 use crate::observe::inflight::CallGuard;
 use crate::observe::spans::CallSpan;
 use crate::server::{ClientSettings, Server};
@@ -26,13 +26,10 @@ use modvirt_wire::{Header, MessageType, ProcKind, Procedure, RpcError, Status};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// The idle-timer inhibitor reason of calls in progress.
-pub const INFLIGHT_REASON: &str = "in-flight calls";
 
 /// Why a client's read loop ended.
 #[derive(Debug)]
@@ -221,7 +218,9 @@ pub(super) async fn read_loop(
             let polled = Pin::new(&mut call).poll(&mut Context::from_waker(Waker::noop()));
             drop(worker);
             if let Poll::Ready(result) = polled {
-                tracked.reply(client, &header, result).await;
+                let ok = result.is_ok();
+                client.send_reply(&header, result).await;
+                tracked.finish(ok);
                 continue;
             }
         }
@@ -231,7 +230,11 @@ pub(super) async fn read_loop(
             // The worker is free as soon as the call is done: writing the
             // reply waits on this client's socket, never on a worker. The
             // request slot is held until the reply is written.
-            tokio::spawn(async move { tracked.reply(&c, &header, result).await });
+            tokio::spawn(async move {
+                let ok = result.is_ok();
+                c.send_reply(&header, result).await;
+                tracked.finish(ok);
+            });
         });
     }
 }
@@ -242,7 +245,7 @@ pub(super) async fn read_loop(
 struct Tracked {
     call: CallGuard,
     traced: bool,
-    _inhibit: Option<Inhibitor>,
+    _hold: Option<CallHold>,
     _permit: OwnedSemaphorePermit,
     daemon: Arc<DaemonShared>,
     program: &'static str,
@@ -263,10 +266,6 @@ impl Tracked {
         if !observing {
             client.make_active(&daemon.idle);
         }
-        let call = daemon
-            .observer
-            .inflight
-            .start(program, procedure.name, header.serial, client.to_ref());
         // One server span per call (OpenTelemetry RPC conventions), unless
         // call spans are configured off; observers' own calls are not traced.
         let traced = !observing && daemon.observer.call_spans();
@@ -278,19 +277,26 @@ impl Tracked {
                     .filter(|t| !t.is_empty()),
             )
         });
+        let started = Instant::now();
+        let call = daemon.observer.inflight.start_call(
+            program,
+            procedure.name,
+            header.serial,
+            client.to_ref(),
+            started,
+            span,
+        );
         if let Some(ctx) = context {
             call.record.set_caller(CallerLink {
                 daemon: ctx.caller_daemon,
                 call: ctx.caller_call,
             });
         }
-        if let Some(span) = span {
-            call.record.set_span(span);
-        }
+        let hold = (!observing).then(|| daemon.idle.call_started(started));
         Tracked {
             call,
             traced,
-            _inhibit: (!observing).then(|| daemon.idle.inhibit(INFLIGHT_REASON)),
+            _hold: hold,
             _permit: permit,
             daemon: daemon.clone(),
             program,
@@ -298,10 +304,10 @@ impl Tracked {
         }
     }
 
-    /// Writes the reply, then records the call as finished.
-    async fn reply(self, client: &Client, header: &Header, result: Result<Vec<u8>, RpcError>) {
-        let ok = result.is_ok();
-        client.send_reply(header, result).await;
+    /// Records the call as finished, once its reply is written. (Not an
+    /// `async fn` around the write: moving this into a future per call
+    /// costs more than the recording itself.)
+    fn finish(self, ok: bool) {
         let elapsed = self.call.record.started.elapsed();
         if self.traced
             && let Some(span) = self.call.record.span()

@@ -9,6 +9,7 @@ use crate::idle::IdleTimer;
 use crate::listener::{self, BoundSocket, ListenError, PidFile};
 use crate::logging::LogLevel;
 use crate::notify::Notifier;
+use crate::observe::gate::Closing;
 use crate::observe::lifecycle::StateDir;
 use crate::observe::metrics::Metrics;
 use crate::observe::program::ObserveProgram;
@@ -155,6 +156,15 @@ async fn serve(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), Sta
     let ended = loop {
         tokio::select! {
             _ = idle.expired() => {
+                if let Some(gate) = s.observer.exit_gate() {
+                    match gate.close(|| idle.is_expired(), crate::observe::gate::MAX_WAIT).await {
+                        // Held until the process is gone: the kernel lets go
+                        // of the lock only then, after the sockets are closed
+                        // and the state file says `exited`.
+                        Closing::Exit(closed) => std::mem::forget(closed),
+                        Closing::Stay => continue,
+                    }
+                }
                 tracing::info!(target: "daemon", "idle for {} s with no clients: exiting", idle.timeout());
                 break (ExitReason::IdleExit, Lifecycle::IdleExit { timeout_s: idle.timeout() });
             }
@@ -178,6 +188,16 @@ async fn serve(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), Sta
         for c in srv.clients() {
             c.close();
         }
+    }
+    if tokio::time::timeout(super::SHUTDOWN_LIMIT, s.spec.driver.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            target: "daemon",
+            "driver shutdown did not finish within {} s: exiting anyway",
+            super::SHUTDOWN_LIMIT.as_secs()
+        );
     }
     drop(keep);
     s.observer.exited(ended.0, ended.1);

@@ -7,7 +7,6 @@
 //! the mark. Both are RAII, so no error path can leave a stale record.
 
 use modvirt_wire::observe::{CallerLink, ClientRef, InflightCall, WaitOn};
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -83,8 +82,8 @@ pub struct CallRecord {
     pub serial: u32,
     pub client: Arc<ClientRef>,
     pub started: Instant,
-    /// The call's span; its trace id is formatted only when observed.
-    span: std::sync::OnceLock<super::spans::CallSpan>,
+    /// The call's span, if traced; its trace id is formatted only when observed.
+    span: Option<super::spans::CallSpan>,
     pub caller: Mutex<Option<CallerLink>>,
     waiting: Mutex<Vec<(u64, Waiting)>>,
     next_wait: AtomicU64,
@@ -110,17 +109,13 @@ impl CallRecord {
         lock(&self.waiting).last().map(|(_, w)| w.clone())
     }
 
-    pub fn set_span(&self, span: super::spans::CallSpan) {
-        let _ = self.span.set(span);
-    }
-
     pub fn span(&self) -> Option<&super::spans::CallSpan> {
-        self.span.get()
+        self.span.as_ref()
     }
 
     /// The W3C `traceparent` of this call's span, for spans it opens.
     pub fn traceparent(&self) -> Option<String> {
-        self.span.get().map(super::spans::CallSpan::traceparent)
+        self.span.as_ref().map(super::spans::CallSpan::traceparent)
     }
 
     pub fn set_caller(&self, caller: CallerLink) {
@@ -138,7 +133,7 @@ impl CallRecord {
             started_ms: unix_ms().saturating_sub(now.duration_since(self.started).as_millis() as u64),
             age_s: now.duration_since(self.started).as_secs_f64(),
             waiting_on: self.waiting().map(|w| w.to_wire(now)),
-            trace_id: self.span.get().map(super::spans::CallSpan::trace_id),
+            trace_id: self.span.as_ref().map(super::spans::CallSpan::trace_id),
             caller: lock(&self.caller).clone(),
         }
     }
@@ -159,10 +154,20 @@ impl Drop for WaitGuard {
 }
 
 /// The calls in progress in one daemon.
+///
+/// A slab: a call takes a free slot and gives it back when it ends, so
+/// registering and unregistering cost a short lock and no search.
 #[derive(Debug, Default)]
 pub struct InflightRegistry {
     next_id: AtomicU64,
-    calls: Mutex<BTreeMap<u64, Arc<CallRecord>>>,
+    slots: Mutex<Slots>,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    calls: Vec<Option<Arc<CallRecord>>>,
+    free: Vec<usize>,
+    len: usize,
 }
 
 /// Removes its call from the registry when dropped.
@@ -170,22 +175,47 @@ pub struct InflightRegistry {
 #[must_use = "the call is unregistered when the guard is dropped"]
 pub struct CallGuard {
     registry: Arc<InflightRegistry>,
+    slot: usize,
     pub record: Arc<CallRecord>,
 }
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        lock(&self.registry.calls).remove(&self.record.id);
+        let taken = {
+            let mut slots = lock(&self.registry.slots);
+            let taken = slots.calls.get_mut(self.slot).and_then(Option::take);
+            if taken.is_some() {
+                slots.free.push(self.slot);
+                slots.len -= 1;
+            }
+            taken
+        };
+        // Our own `record` still holds the call: nothing is freed under the lock.
+        drop(taken);
     }
 }
 
 impl InflightRegistry {
+    /// Registers a call that is not traced.
     pub fn start(
         self: &Arc<Self>,
         program: &'static str,
         procedure: &'static str,
         serial: u32,
         client: Arc<ClientRef>,
+    ) -> CallGuard {
+        self.start_call(program, procedure, serial, client, Instant::now(), None)
+    }
+
+    /// Registers a call that started at `started`, with its span if traced.
+    pub fn start_call(
+        self: &Arc<Self>,
+        program: &'static str,
+        procedure: &'static str,
+        serial: u32,
+        client: Arc<ClientRef>,
+        started: Instant,
+        span: Option<super::spans::CallSpan>,
     ) -> CallGuard {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let record = Arc::new(CallRecord {
@@ -194,25 +224,44 @@ impl InflightRegistry {
             procedure,
             serial,
             client,
-            started: Instant::now(),
-            span: std::sync::OnceLock::new(),
+            started,
+            span,
             caller: Mutex::new(None),
             waiting: Mutex::new(Vec::new()),
             next_wait: AtomicU64::new(0),
         });
-        lock(&self.calls).insert(id, record.clone());
+        let slot = {
+            let mut slots = lock(&self.slots);
+            slots.len += 1;
+            match slots.free.pop() {
+                Some(slot) => {
+                    slots.calls[slot] = Some(record.clone());
+                    slot
+                }
+                None => {
+                    slots.calls.push(Some(record.clone()));
+                    slots.calls.len() - 1
+                }
+            }
+        };
         CallGuard {
             registry: self.clone(),
+            slot,
             record,
         }
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<CallRecord>> {
-        lock(&self.calls).get(&id).cloned()
+        lock(&self.slots)
+            .calls
+            .iter()
+            .flatten()
+            .find(|c| c.id == id)
+            .cloned()
     }
 
     pub fn len(&self) -> usize {
-        lock(&self.calls).len()
+        lock(&self.slots).len
     }
 
     pub fn is_empty(&self) -> bool {
@@ -221,7 +270,9 @@ impl InflightRegistry {
 
     /// Every call in progress, oldest first.
     pub fn snapshot(&self, now: Instant) -> Vec<InflightCall> {
-        lock(&self.calls).values().map(|c| c.to_wire(now)).collect()
+        let mut calls: Vec<Arc<CallRecord>> = lock(&self.slots).calls.iter().flatten().cloned().collect();
+        calls.sort_unstable_by_key(|c| c.id);
+        calls.iter().map(|c| c.to_wire(now)).collect()
     }
 }
 
@@ -262,6 +313,26 @@ pub(crate) mod tests {
         assert_eq!(r.len(), 1);
         drop(b);
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn slots_are_reused_and_order_is_by_start() {
+        let r = Arc::new(InflightRegistry::default());
+        let a = r.start("REMOTE", "A", 1, client());
+        let b = r.start("REMOTE", "B", 2, client());
+        drop(a);
+        // C takes A's slot, yet is listed after B, and found by its id.
+        let c = r.start("REMOTE", "C", 3, client());
+        assert_eq!(c.slot, b.slot - 1);
+        let names: Vec<String> = r
+            .snapshot(Instant::now())
+            .into_iter()
+            .map(|c| c.procedure)
+            .collect();
+        assert_eq!(names, ["B", "C"]);
+        assert_eq!(r.get(c.record.id).map(|x| x.procedure), Some("C"));
+        assert!(r.get(1).is_none(), "A is gone");
+        assert_eq!(r.len(), 2);
     }
 
     #[test]

@@ -42,6 +42,11 @@ impl StateDir {
         self.dir.join(format!("{}.json", self.name))
     }
 
+    /// The exit gate observers lock while connecting (see `observe::gate`).
+    pub fn gate_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.gate", self.name))
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.join(format!("{}.log", self.name))
     }
@@ -108,6 +113,7 @@ mod tests {
             exec_ms: 1,
             ready_ms: None,
             exit: None,
+            exit_gate: None,
             admin_socket: "/x".into(),
             runs: 1,
             updated_ms: 1,

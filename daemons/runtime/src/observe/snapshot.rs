@@ -3,24 +3,16 @@
 use super::unix_ms;
 use crate::daemon::DaemonShared;
 use modvirt_wire::observe::{self as o, DaemonStatus, SCHEMA};
-use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// Groups the idle timer's inhibitors by reason: count and oldest.
-fn inhibitors(list: &[(String, std::time::Duration)], now_ms: u64) -> Vec<o::Inhibitor> {
-    let mut by_reason: BTreeMap<&str, (u32, u64)> = BTreeMap::new();
-    for (reason, age) in list {
-        let since = now_ms.saturating_sub(age.as_millis() as u64);
-        let e = by_reason.entry(reason).or_insert((0, since));
-        e.0 += 1;
-        e.1 = e.1.min(since);
-    }
-    by_reason
-        .into_iter()
-        .map(|(reason, (count, since_ms))| o::Inhibitor {
-            reason: reason.to_owned(),
-            count,
-            since_ms,
+/// The idle timer's inhibitor groups on the wire.
+fn inhibitors(groups: &[crate::idle::InhibitorGroup], now_ms: u64) -> Vec<o::Inhibitor> {
+    groups
+        .iter()
+        .map(|g| o::Inhibitor {
+            reason: g.reason.clone(),
+            count: g.count,
+            since_ms: now_ms.saturating_sub(g.age.as_millis() as u64),
         })
         .collect()
 }
@@ -105,18 +97,16 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn inhibitors_grouped_by_reason() {
-        let list = vec![
-            ("in-flight calls".to_owned(), Duration::from_millis(100)),
-            ("start-up".to_owned(), Duration::from_millis(50)),
-            ("in-flight calls".to_owned(), Duration::from_millis(300)),
-        ];
-        let g = inhibitors(&list, 10_000);
-        assert_eq!(g.len(), 2);
+    fn inhibitor_ages_become_wall_clock_times() {
+        let groups = [crate::idle::InhibitorGroup {
+            reason: "in-flight calls".to_owned(),
+            count: 2,
+            age: Duration::from_millis(300),
+        }];
+        let g = inhibitors(&groups, 10_000);
         assert_eq!(
             (g[0].reason.as_str(), g[0].count, g[0].since_ms),
             ("in-flight calls", 2, 9_700)
         );
-        assert_eq!((g[1].reason.as_str(), g[1].count), ("start-up", 1));
     }
 }

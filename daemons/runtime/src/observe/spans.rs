@@ -1,13 +1,13 @@
 //! Spans: a `tracing` layer that records finished spans into a bounded ring
 //! (read over the admin socket with OBSERVE `SPANS`) and, when asked, exports
-//! them over OTLP/gRPC.
+//! them over OTLP/HTTP (`http/protobuf`).
 //!
 //! # Recording
 //!
 //! [`SpanRecorder::new`] returns a handle and a [`SpanLayer`]; the layer goes
 //! into the global subscriber beside the logging layer. It records spans, not
 //! events, at `INFO` and more severe by default ([`SpanLayer::with_max_level`]),
-//! so the `DEBUG`/`TRACE` spans of libraries (h2, hyper, tower) stay out. A
+//! so the `DEBUG`/`TRACE` spans of libraries stay out. A
 //! recorded span gets a 128-bit trace id (its nearest recorded ancestor's, or a
 //! fresh one for a root), a 64-bit span id, its fields as string attributes
 //! (fields recorded later are merged in) and, when it closes, its start time
@@ -59,11 +59,12 @@
 //!
 //! # Export
 //!
-//! [`SpanRecorder::start_export_from_env`] starts the OTLP/gRPC exporter when
+//! [`SpanRecorder::start_export_from_env`] starts the OTLP/HTTP exporter when
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` is set
 //! (see `otlp` for the details): one task batches the queue every second or
-//! 512 spans and sends `ExportTraceServiceRequest`s built from the same records
-//! as the ring, so ids match. [`SpanRecorder::shutdown`] flushes what is queued
+//! 512 spans and POSTs `ExportTraceServiceRequest`s (binary protobuf, encoded
+//! by hand: no gRPC or HTTP library) built from the same records as the ring,
+//! so ids match. [`SpanRecorder::shutdown`] flushes what is queued
 //! within 2 s.
 
 mod context;
@@ -92,8 +93,8 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 /// Finished spans waiting for the exporter; more are dropped and counted.
 pub const EXPORT_QUEUE: usize = 2048;
 
-/// A finished span, shared by the ring and the exporter queue.
-#[derive(Debug)]
+/// A finished span, kept in the ring (and copied to the exporter queue).
+#[derive(Debug, Clone)]
 struct SpanRecord {
     trace_id: u128,
     span_id: u64,
@@ -163,9 +164,8 @@ struct Shared {
 impl Shared {
     /// Called by the layer when a recorded span closes. Never blocks for long.
     fn finish(&self, record: SpanRecord) {
-        let record = Arc::new(record);
         if let Some(export) = self.export.get()
-            && !export.offer(Arc::clone(&record))
+            && !export.offer(Arc::new(record.clone()))
         {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -234,8 +234,10 @@ impl SpanRecorder {
         self.shared.export.get().map(ExportHandle::endpoint)
     }
 
-    /// Starts the OTLP exporter on `runtime` if the environment asks for it
-    /// (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`;
+    /// Starts the OTLP/HTTP exporter on `runtime` if the environment asks for
+    /// it (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as is, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`; the protocol variables
+    /// must be unset or `http/protobuf`;
     /// `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` turn it off).
     /// Returns whether it started.
     pub fn start_export_from_env(&self, runtime: &tokio::runtime::Handle) -> Result<bool, ExportError> {
@@ -245,8 +247,10 @@ impl SpanRecorder {
         }
     }
 
-    /// Starts exporting to the OTLP/gRPC collector at `endpoint`
-    /// (`http://host:port`, or `host:port`), with a task on `runtime`.
+    /// Starts exporting to the OTLP/HTTP collector URL `endpoint`
+    /// (`http://host:port/v1/traces`; `http://` may be left out, a URL without
+    /// a path posts to `/`), with a task on `runtime`. Headers come from
+    /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`.
     pub fn start_export(&self, endpoint: &str, runtime: &tokio::runtime::Handle) -> Result<(), ExportError> {
         if let Some(running) = self.shared.export.get() {
             return Err(ExportError::AlreadyStarted {
@@ -298,10 +302,14 @@ impl CallSpan {
     /// [`SpanRecorder::record_call`].
     pub fn start(remote: Option<&str>) -> CallSpan {
         let remote = remote.and_then(|t| TraceContext::parse(t).ok());
+        let (trace_id, span_id) = match remote {
+            Some(r) => (r.trace_id, context::new_span_id()),
+            None => context::new_root_ids(),
+        };
         CallSpan {
             context: TraceContext {
-                trace_id: remote.map_or_else(context::new_trace_id, |r| r.trace_id),
-                span_id: context::new_span_id(),
+                trace_id,
+                span_id,
                 flags: 1,
             },
             parent_span_id: remote.map(|r| r.span_id),

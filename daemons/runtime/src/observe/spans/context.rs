@@ -128,26 +128,43 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn next_u64() -> u64 {
+const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// `n` fresh, non-zero ids from one step of a shared counter.
+fn next_ids<const N: usize>() -> [u64; N] {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
-    loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let id = mix(seed().wrapping_add(n.wrapping_mul(GOLDEN)));
-        if id != 0 {
-            return id;
+    let seed = seed();
+    let mut ids = [0; N];
+    let mut filled = 0;
+    while filled < N {
+        let n = COUNTER.fetch_add(N as u64, Ordering::Relaxed);
+        for i in 0..N as u64 {
+            let id = mix(seed.wrapping_add(n.wrapping_add(i).wrapping_mul(GOLDEN)));
+            if id != 0 && filled < N {
+                ids[filled] = id;
+                filled += 1;
+            }
         }
     }
+    ids
 }
 
 /// A fresh, non-zero span id.
 pub(super) fn new_span_id() -> u64 {
-    next_u64()
+    let [id] = next_ids::<1>();
+    id
 }
 
 /// A fresh, non-zero trace id.
 pub(super) fn new_trace_id() -> u128 {
-    u128::from(next_u64()) << 64 | u128::from(next_u64())
+    let [hi, lo] = next_ids::<2>();
+    u128::from(hi) << 64 | u128::from(lo)
+}
+
+/// A fresh trace id and span id, for a root span.
+pub(super) fn new_root_ids() -> (u128, u64) {
+    let [hi, lo, span] = next_ids::<3>();
+    (u128::from(hi) << 64 | u128::from(lo), span)
 }
 
 #[cfg(test)]
@@ -220,6 +237,16 @@ mod tests {
         assert!(!spans.contains(&0));
         let traces: HashSet<u128> = (0..1000).map(|_| new_trace_id()).collect();
         assert_eq!(traces.len(), 1000);
+        let roots: Vec<(u128, u64)> = (0..1000).map(|_| new_root_ids()).collect();
+        let root_traces: HashSet<u128> = roots.iter().map(|r| r.0).collect();
+        let root_spans: HashSet<u64> = roots.iter().map(|r| r.1).collect();
+        assert_eq!((root_traces.len(), root_spans.len()), (1000, 1000));
+        assert!(
+            roots
+                .iter()
+                .all(|(t, s)| *s != 0 && (t >> 64) != 0 && *t as u64 != 0)
+        );
+        assert!(root_spans.is_disjoint(&spans), "ids never repeat across kinds");
         assert!(
             traces
                 .iter()

@@ -1,5 +1,6 @@
-//! OTLP/gRPC export of finished spans
-//! (`opentelemetry.proto.collector.trace.v1.TraceService/Export`).
+//! OTLP/HTTP export of finished spans: binary protobuf
+//! (`ExportTraceServiceRequest`) POSTed to the collector's `/v1/traces` with
+//! `Content-Type: application/x-protobuf` (the `http/protobuf` protocol).
 //!
 //! One task on the daemon's runtime takes spans from a bounded queue and sends
 //! a batch every second, or as soon as 512 spans wait. Each request carries one
@@ -7,37 +8,41 @@
 //! one scope (`modvirt`). A span's ids are the ring's; `otel.kind` gives its
 //! kind (server, client, producer, consumer, else internal), `otel.status_code`
 //! / `error = true` and `otel.status_message` its status, `otel.name` its name;
-//! every other field is a string attribute.
+//! every other field is a string attribute. [`proto`] encodes the request,
+//! [`http`] sends it over one kept-alive connection.
 //!
-//! Endpoints are `http://host:port` (or `host:port`): there is no TLS, the
-//! collector is expected on the host. The environment is read as the
-//! OpenTelemetry SDKs do, for the gRPC protocol only:
-//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`
-//! (used as is: gRPC appends no path); `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` /
-//! `OTEL_EXPORTER_OTLP_PROTOCOL` must be unset or `grpc`;
-//! `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` turn export off.
+//! A 2xx answer counts the batch as exported, less the spans its
+//! `partial_success` says were rejected; any other status, or no answer,
+//! counts the batch as dropped.
+//!
+//! Endpoints are `http://host:port/path` URLs (`http://` may be left out):
+//! there is no TLS, the collector is expected on the host. The environment is
+//! read as the OpenTelemetry SDKs do for `http/protobuf`:
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is the URL as is (a URL without a path
+//! posts to `/`); else `OTEL_EXPORTER_OTLP_ENDPOINT` is a base URL that
+//! `/v1/traces` is appended to. `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else
+//! `OTEL_EXPORTER_OTLP_PROTOCOL`, must be unset or `http/protobuf` (`grpc` and
+//! `http/json` are refused). `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else
+//! `OTEL_EXPORTER_OTLP_HEADERS`, adds headers to every request
+//! (`key=value,key2=value2`, percent-decoded; read when export starts, also
+//! for [`spawn`] with an explicit endpoint). `OTEL_SDK_DISABLED=true` or
+//! `OTEL_TRACES_EXPORTER=none` turn export off.
 //!
 //! Failures never stall the daemon: a request times out after 5 s (connecting
 //! after 1 s), its spans are counted as dropped and nothing is retried. A
 //! warning (target `observe.otlp`) says so at most once a minute, with the
-//! number of spans dropped since the previous one.
+//! number of spans dropped since the previous one and the reason (for an
+//! error status, the status and the start of the answer's body).
+
+mod http;
+mod proto;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, SpanFlags, Status};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
-use tonic::transport::{Channel, Endpoint};
 
 use super::{Counters, EXPORT_QUEUE, SpanRecord};
 
@@ -56,6 +61,12 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 const SCOPE: &str = "modvirt";
 /// Where export problems are logged.
 const TARGET: &str = "observe.otlp";
+/// The one protocol spoken.
+const PROTOCOL: &str = "http/protobuf";
+/// What is appended to `OTEL_EXPORTER_OTLP_ENDPOINT`.
+const TRACES_PATH: &str = "/v1/traces";
+/// An error answer's body is quoted up to this many characters.
+const BODY_EXCERPT: usize = 200;
 
 /// Export cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -64,53 +75,127 @@ pub enum ExportError {
     AlreadyStarted { endpoint: String },
     #[error("invalid OTLP endpoint '{endpoint}': {reason}")]
     InvalidEndpoint { endpoint: String, reason: String },
-    #[error("OTLP protocol '{protocol}' is not supported: only grpc is")]
-    UnsupportedProtocol { protocol: String },
+    #[error(
+        "{var}={protocol} is not supported: spans are exported over OTLP with \
+         http/protobuf only; set {var}=http/protobuf (or unset it) and point the \
+         endpoint at the collector's OTLP/HTTP port (usually 4318)"
+    )]
+    UnsupportedProtocol { var: &'static str, protocol: String },
+    #[error("invalid {var}: {reason}")]
+    InvalidHeaders { var: &'static str, reason: String },
 }
 
-/// The export endpoint the environment asks for, if any.
+/// Reads the environment variable `name`: trimmed, `None` if unset or empty.
+fn getter(var: impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<String> {
+    move |name| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// The first of `names` that is set, with its value.
+fn first_set(
+    get: &impl Fn(&str) -> Option<String>,
+    names: [&'static str; 2],
+) -> Option<(&'static str, String)> {
+    names
+        .into_iter()
+        .find_map(|name| get(name).map(|value| (name, value)))
+}
+
+/// The traces URL the environment asks to export to, if any.
 pub(super) fn endpoint_from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<String>, ExportError> {
-    let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let get = getter(var);
     let is = |name: &str, value: &str| get(name).is_some_and(|v| v.eq_ignore_ascii_case(value));
     if is("OTEL_SDK_DISABLED", "true") || is("OTEL_TRACES_EXPORTER", "none") {
         return Ok(None);
     }
-    let Some(endpoint) =
-        get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| get("OTEL_EXPORTER_OTLP_ENDPOINT"))
-    else {
-        return Ok(None);
+    let endpoint = match get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        Some(url) => url,
+        None => match get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            Some(base) => format!("{}{TRACES_PATH}", base.trim_end_matches('/')),
+            None => return Ok(None),
+        },
     };
-    let protocol = get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").or_else(|| get("OTEL_EXPORTER_OTLP_PROTOCOL"));
+    let protocol = first_set(
+        &get,
+        [
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ],
+    );
     match protocol {
-        Some(protocol) if protocol != "grpc" => Err(ExportError::UnsupportedProtocol { protocol }),
+        Some((var, protocol)) if !protocol.eq_ignore_ascii_case(PROTOCOL) => {
+            Err(ExportError::UnsupportedProtocol { var, protocol })
+        }
         _ => Ok(Some(endpoint)),
     }
 }
 
-/// `endpoint` as a gRPC URI: `http://` added if it has no scheme.
-fn normalize_endpoint(endpoint: &str) -> Result<(String, Endpoint), ExportError> {
-    let invalid = |reason: String| ExportError::InvalidEndpoint {
-        endpoint: endpoint.to_owned(),
-        reason,
-    };
-    let trimmed = endpoint.trim();
-    let uri = match trimmed.split_once("://") {
-        _ if trimmed.is_empty() => return Err(invalid("it is empty".to_owned())),
-        None => format!("http://{trimmed}"),
-        Some(("http", _)) => trimmed.to_owned(),
-        Some(("https", _)) => {
-            return Err(invalid(
-                "TLS is not supported: use an http:// endpoint (a collector on the host)".to_owned(),
-            ));
+/// The headers the environment adds to every request.
+fn headers_from_env(var: impl Fn(&str) -> Option<String>) -> Result<Vec<(String, String)>, ExportError> {
+    let get = getter(var);
+    match first_set(
+        &get,
+        ["OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"],
+    ) {
+        Some((var, list)) => {
+            parse_headers(&list).map_err(|reason| ExportError::InvalidHeaders { var, reason })
         }
-        Some((scheme, _)) => return Err(invalid(format!("unsupported scheme '{scheme}'"))),
-    };
-    let parsed = Endpoint::from_shared(uri.clone()).map_err(|e| invalid(e.to_string()))?;
-    if parsed.uri().host().is_none_or(str::is_empty) {
-        return Err(invalid("it has no host".to_owned()));
+        None => Ok(Vec::new()),
     }
-    let parsed = parsed.connect_timeout(CONNECT_TIMEOUT).timeout(REQUEST_TIMEOUT);
-    Ok((uri, parsed))
+}
+
+/// `key=value` pairs separated by commas, both sides percent-decoded.
+/// Messages name keys, never values (they often are credentials).
+fn parse_headers(list: &str) -> Result<Vec<(String, String)>, String> {
+    const OURS: [&str; 5] = [
+        "host",
+        "content-type",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+    ];
+    let mut headers = Vec::new();
+    for (i, entry) in list.split(',').map(str::trim).enumerate() {
+        if entry.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = entry.split_once('=') else {
+            return Err(format!("entry {} is not key=value", i + 1));
+        };
+        let key = percent_decode(key.trim()).map_err(|e| format!("entry {}: {e}", i + 1))?;
+        let is_tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if key.is_empty() || !key.chars().all(is_tchar) {
+            return Err(format!("entry {}: invalid header name", i + 1));
+        }
+        if OURS.iter().any(|ours| key.eq_ignore_ascii_case(ours)) {
+            return Err(format!("header '{key}' is set by the exporter"));
+        }
+        let value = percent_decode(value.trim()).map_err(|e| format!("header '{key}': {e}"))?;
+        if value.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(format!("header '{key}': its value has a control character"));
+        }
+        headers.push((key, value));
+    }
+    Ok(headers)
+}
+
+fn percent_decode(text: &str) -> Result<String, &'static str> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&byte, after)) = rest.split_first() {
+        if byte == b'%' {
+            let hex = after
+                .get(..2)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .ok_or("invalid percent-encoding")?;
+            bytes.push(hex);
+            rest = &after[2..];
+        } else {
+            bytes.push(byte);
+            rest = after;
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 once percent-decoded")
 }
 
 /// The recorder's side of a running exporter.
@@ -172,43 +257,42 @@ pub(super) fn spawn(
     counters: Arc<Counters>,
     runtime: &tokio::runtime::Handle,
 ) -> Result<ExportHandle, ExportError> {
-    let (uri, channel) = normalize_endpoint(endpoint)?;
+    let endpoint = http::Endpoint::parse(endpoint).map_err(|reason| ExportError::InvalidEndpoint {
+        endpoint: http::redacted(endpoint.trim()),
+        reason,
+    })?;
+    let headers = headers_from_env(|name| std::env::var(name).ok())?;
+    let url = endpoint.url.clone();
     let (queue, receiver) = mpsc::channel(EXPORT_QUEUE);
     let (stop, stop_receiver) = watch::channel(false);
-    let resource = resource(service_name);
-    let task_uri = uri.clone();
-    let task = runtime.spawn(async move {
-        let exporter = Exporter {
-            endpoint: task_uri,
-            resource,
-            // Lazy: connects on the first request, reconnects as needed.
-            client: TraceServiceClient::new(channel.connect_lazy()),
-            counters,
-            stop: stop_receiver,
-            deadline: None,
-            warned_at: None,
-            unreported: 0,
-            failing: false,
-        };
-        exporter.run(receiver).await;
-    });
-    tracing::info!(target: TARGET, endpoint = %uri, "exporting spans over OTLP/gRPC");
+    let exporter = Exporter {
+        endpoint: url.clone(),
+        origin: proto::Origin::new(service_name, SCOPE),
+        // Connects on the first request, reconnects as needed.
+        client: http::Client::new(endpoint, &headers),
+        counters,
+        stop: stop_receiver,
+        deadline: None,
+        warned_at: None,
+        unreported: 0,
+        failing: false,
+    };
+    let task = runtime.spawn(exporter.run(receiver));
+    tracing::info!(target: TARGET, endpoint = %url, "exporting spans over OTLP/HTTP");
     Ok(ExportHandle {
-        endpoint: uri,
+        endpoint: url,
         queue,
         stop,
         task: Mutex::new(Some(task)),
     })
 }
 
-type ExportOutcome =
-    Result<Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status>, tokio::time::error::Elapsed>;
-
 /// The export task's state.
+#[derive(Debug)]
 struct Exporter {
     endpoint: String,
-    resource: Resource,
-    client: TraceServiceClient<Channel>,
+    origin: proto::Origin,
+    client: http::Client,
     counters: Arc<Counters>,
     stop: watch::Receiver<bool>,
     /// Set once stopping: everything must be sent by then.
@@ -284,45 +368,47 @@ impl Exporter {
     /// meanwhile cuts the wait to what is left of the drain time.
     async fn export(&mut self, batch: &mut Vec<Arc<SpanRecord>>) {
         let n = batch.len() as u64;
-        let request = request(&self.resource, batch);
+        let body = proto::export_request(&self.origin, batch);
         batch.clear();
-        let mut client = self.client.clone();
-        let send = client.export(request);
-        tokio::pin!(send);
-        let outcome: Option<ExportOutcome> = if self.deadline.is_some() {
-            Some(tokio::time::timeout(self.budget(), &mut send).await)
-        } else {
+        let outcome = {
             let mut stop = self.stop.clone();
-            tokio::select! {
-                outcome = tokio::time::timeout(REQUEST_TIMEOUT, &mut send) => Some(outcome),
-                () = stopped(&mut stop) => None,
-            }
-        };
-        let outcome = match outcome {
-            Some(outcome) => outcome,
-            None => {
-                self.begin_stop();
-                tokio::time::timeout(self.budget(), &mut send).await
+            let send = self.client.post(&body);
+            tokio::pin!(send);
+            match self.deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, &mut send).await,
+                None => tokio::select! {
+                    outcome = tokio::time::timeout(REQUEST_TIMEOUT, &mut send) => outcome,
+                    () = stopped(&mut stop) => {
+                        let deadline = *self
+                            .deadline
+                            .get_or_insert_with(|| Instant::now() + DRAIN_TIME);
+                        tokio::time::timeout_at(deadline, &mut send).await
+                    }
+                },
             }
         };
         match outcome {
-            Ok(Ok(response)) => {
-                let rejected = response
-                    .into_inner()
-                    .partial_success
-                    .map_or(0, |p| u64::try_from(p.rejected_spans).unwrap_or(0))
-                    .min(n);
+            Ok(Ok(response)) if response.is_success() => {
+                // An answer that is not an ExportTraceServiceResponse rejects nothing.
+                let (rejected, message) = proto::partial_success(&response.body).unwrap_or_default();
+                let rejected = rejected.min(n);
                 self.counters
                     .exported
                     .fetch_add(n - rejected, std::sync::atomic::Ordering::Relaxed);
                 if rejected > 0 {
-                    self.failed(rejected, &format!("the collector rejected {rejected} spans"));
+                    let why = if message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", excerpt(&message))
+                    };
+                    self.failed(rejected, &format!("the collector rejected {rejected} spans{why}"));
                 } else if self.failing {
                     self.failing = false;
                     tracing::info!(target: TARGET, endpoint = %self.endpoint, "span export works again");
                 }
             }
-            Ok(Err(status)) => self.failed(n, &status_text(&status)),
+            Ok(Ok(response)) => self.failed(n, &format!("the collector answered {}", summary(&response))),
+            Ok(Err(error)) => self.failed(n, &error.to_string()),
             Err(_) => self.failed(n, "the collector did not answer in time"),
         }
     }
@@ -350,303 +436,250 @@ impl Exporter {
     }
 }
 
-/// A gRPC status with the causes of a transport error.
-fn status_text(status: &tonic::Status) -> String {
-    let mut text = format!("{:?}: {}", status.code(), status.message());
-    let mut source = std::error::Error::source(status);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
+/// An error answer in one line: `HTTP 503 Service Unavailable: <body>`, the
+/// body's `google.rpc.Status` message if it is one, else its text, cut short.
+fn summary(response: &http::Response) -> String {
+    let mut text = format!("HTTP {} {}", response.status, response.reason)
+        .trim_end()
+        .to_owned();
+    let protobuf = response
+        .content_type
+        .as_deref()
+        .is_some_and(|t| t.contains("protobuf"));
+    let detail = protobuf
+        .then(|| proto::status_message(&response.body))
+        .flatten()
+        .unwrap_or_else(|| String::from_utf8_lossy(&response.body).into_owned());
+    let detail = excerpt(&detail);
+    if !detail.is_empty() {
+        text.push_str(": ");
+        text.push_str(&detail);
     }
     text
 }
 
-fn string_kv(key: &str, value: impl Into<String>) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
+/// `text` on one line, at most [`BODY_EXCERPT`] characters.
+fn excerpt(text: &str) -> String {
+    let printable: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut words = printable.split_whitespace();
+    let mut line = words.next().unwrap_or_default().to_owned();
+    for word in words {
+        line.push(' ');
+        line.push_str(word);
     }
-}
-
-fn resource(service_name: &str) -> Resource {
-    Resource {
-        attributes: vec![
-            string_kv("service.name", service_name),
-            string_kv("service.instance.id", std::process::id().to_string()),
-        ],
-        ..Default::default()
-    }
-}
-
-/// One request for `batch`, all under `resource` and the `modvirt` scope.
-fn request(resource: &Resource, batch: &[Arc<SpanRecord>]) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(resource.clone()),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: SCOPE.to_owned(),
-                    version: env!("CARGO_PKG_VERSION").to_owned(),
-                    ..Default::default()
-                }),
-                spans: batch.iter().map(|record| span(record)).collect(),
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    }
-}
-
-/// Fields that become OTLP span fields rather than attributes.
-const SPECIAL: [&str; 5] = [
-    "otel.kind",
-    "otel.name",
-    "otel.status_code",
-    "otel.status_message",
-    "otel.status_description",
-];
-
-fn span(record: &SpanRecord) -> Span {
-    let attr_is = |key, value: &str| {
-        record
-            .attribute(key)
-            .is_some_and(|v| v.eq_ignore_ascii_case(value))
-    };
-    let kind = ["server", "client", "producer", "consumer"]
-        .into_iter()
-        .zip([
-            SpanKind::Server,
-            SpanKind::Client,
-            SpanKind::Producer,
-            SpanKind::Consumer,
-        ])
-        .find(|(name, _)| attr_is("otel.kind", name))
-        .map_or(SpanKind::Internal, |(_, kind)| kind);
-    let status = if record.is_error() {
-        Status {
-            code: StatusCode::Error as i32,
-            message: record
-                .attribute("otel.status_message")
-                .or_else(|| record.attribute("otel.status_description"))
-                .unwrap_or_default()
-                .to_owned(),
-        }
-    } else if attr_is("otel.status_code", "ok") {
-        Status {
-            code: StatusCode::Ok as i32,
-            message: String::new(),
-        }
-    } else {
-        Status::default()
-    };
-    // Sampled, and whether the parent is remote (known for every span).
-    let mut flags = 0x01 | SpanFlags::ContextHasIsRemoteMask as u32;
-    if record.remote_parent {
-        flags |= SpanFlags::ContextIsRemoteMask as u32;
-    }
-    Span {
-        trace_id: record.trace_id.to_be_bytes().to_vec(),
-        span_id: record.span_id.to_be_bytes().to_vec(),
-        parent_span_id: record
-            .parent_span_id
-            .map_or_else(Vec::new, |p| p.to_be_bytes().to_vec()),
-        flags,
-        name: record.display_name().to_owned(),
-        kind: kind as i32,
-        start_time_unix_nano: record.start_unix_ns,
-        end_time_unix_nano: record.start_unix_ns.saturating_add(record.duration_ns),
-        attributes: record
-            .attributes
-            .iter()
-            .filter(|(key, _)| !SPECIAL.contains(key))
-            .map(|(key, value)| string_kv(key, value))
-            .collect(),
-        dropped_attributes_count: record.dropped_attributes,
-        status: Some(status),
-        ..Default::default()
+    match line.char_indices().nth(BODY_EXCERPT) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::borrow::Cow;
     use std::collections::HashMap;
 
-    fn env(vars: &[(&str, &str)]) -> Result<Option<String>, ExportError> {
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        endpoint_from_env(|name| vars.get(name).cloned())
+        move |name| vars.get(name).cloned()
+    }
+
+    fn env(vars: &[(&str, &str)]) -> Result<Option<String>, ExportError> {
+        endpoint_from_env(lookup(vars))
+    }
+
+    fn url(vars: &[(&str, &str)]) -> Option<String> {
+        env(vars).ok().flatten()
     }
 
     #[test]
     fn the_environment_chooses_the_endpoint() {
         assert!(matches!(env(&[]), Ok(None)));
         assert!(matches!(env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", " ")]), Ok(None)));
-        let general = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4317");
-        let traces = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b:4317");
-        assert_eq!(env(&[general]).ok().flatten().as_deref(), Some("http://a:4317"));
+        let general = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318");
+        let traces = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b:4318/custom");
+        assert_eq!(url(&[general]).as_deref(), Some("http://a:4318/v1/traces"));
         assert_eq!(
-            env(&[general, traces]).ok().flatten().as_deref(),
-            Some("http://b:4317")
+            url(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318/otlp/")]).as_deref(),
+            Some("http://a:4318/otlp/v1/traces"),
+            "no double slash"
+        );
+        assert_eq!(url(&[general, traces]).as_deref(), Some("http://b:4318/custom"));
+        assert_eq!(
+            url(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b:4318")]).as_deref(),
+            Some("http://b:4318"),
+            "the traces endpoint is used as is"
         );
         assert!(matches!(env(&[general, ("OTEL_SDK_DISABLED", "TRUE")]), Ok(None)));
         assert!(matches!(
             env(&[general, ("OTEL_TRACES_EXPORTER", "none")]),
             Ok(None)
         ));
-        assert!(matches!(
-            env(&[general, ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]),
-            Ok(Some(_))
-        ));
-        assert!(matches!(
-            env(&[general, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]),
-            Err(ExportError::UnsupportedProtocol { protocol }) if protocol == "http/protobuf"
-        ));
+    }
+
+    #[test]
+    fn only_http_protobuf_is_spoken() {
+        let general = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318");
+        assert!(url(&[general, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]).is_some());
+        for protocol in ["grpc", "http/json"] {
+            let refused = env(&[general, ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)]);
+            let Err(error @ ExportError::UnsupportedProtocol { var, .. }) = refused else {
+                panic!("{protocol} accepted: {refused:?}");
+            };
+            assert_eq!(var, "OTEL_EXPORTER_OTLP_PROTOCOL");
+            let message = error.to_string();
+            assert!(
+                message.starts_with(&format!(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL={protocol} is not supported"
+                )) && message.contains("set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"),
+                "{message}"
+            );
+        }
+        // The traces variable wins over the general one, both ways.
+        assert!(
+            url(&[
+                general,
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+            ])
+            .is_some()
+        );
         assert!(matches!(
             env(&[
                 general,
                 ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
                 ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
             ]),
-            Ok(Some(_))
+            Err(ExportError::UnsupportedProtocol {
+                var: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                ..
+            })
         ));
     }
 
     #[test]
-    fn endpoints_are_http_uris_with_a_host() {
-        let uri = |e: &str| normalize_endpoint(e).map(|(uri, _)| uri);
+    fn headers_come_from_the_environment() {
+        let headers = |vars: &[(&str, &str)]| headers_from_env(lookup(vars));
+        assert!(matches!(headers(&[]), Ok(h) if h.is_empty()));
+        let parsed = headers(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "Authorization=Basic%20dXNlcjpwdw%3D%3D, x-tenant = a%2Cb ,,empty=",
+        )])
+        .expect("headers");
+        let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        };
         assert_eq!(
-            uri("localhost:4317").ok().as_deref(),
-            Some("http://localhost:4317")
+            parsed,
+            owned(&[
+                ("Authorization", "Basic dXNlcjpwdw=="),
+                ("x-tenant", "a,b"),
+                ("empty", "")
+            ])
         );
         assert_eq!(
-            uri(" http://127.0.0.1:4317 ").ok().as_deref(),
-            Some("http://127.0.0.1:4317")
+            headers(&[
+                ("OTEL_EXPORTER_OTLP_HEADERS", "a=1"),
+                ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "b=2"),
+            ])
+            .ok(),
+            Some(owned(&[("b", "2")]))
         );
         for bad in [
-            "",
-            "https://collector:4317",
-            "unix:///run/otel.sock",
-            "http://",
-            "http://a b",
+            "novalue",
+            "a b=1",
+            "=1",
+            "Host=evil",
+            "content-length=1",
+            "x=%0d%0aX-Injected: 1",
+            "x=%zz",
+            "x=%ff",
         ] {
+            let error = headers(&[("OTEL_EXPORTER_OTLP_TRACES_HEADERS", bad)]);
             assert!(
-                matches!(uri(bad), Err(ExportError::InvalidEndpoint { .. })),
-                "{bad:?} was accepted"
+                matches!(
+                    &error,
+                    Err(ExportError::InvalidHeaders {
+                        var: "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                        ..
+                    })
+                ),
+                "{bad:?}: {error:?}"
             );
         }
-    }
-
-    fn record(attributes: &[(&'static str, &str)], parent: Option<u64>, remote: bool) -> Arc<SpanRecord> {
-        Arc::new(SpanRecord {
-            trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
-            span_id: 0x00f0_67aa_0ba9_02b7,
-            parent_span_id: parent,
-            remote_parent: remote,
-            name: Cow::Borrowed("REMOTE.CONNECT_OPEN"),
-            start_unix_ns: 1_000,
-            duration_ns: 500,
-            attributes: super::super::layer::Attrs::from_pairs(attributes),
-            dropped_attributes: 2,
-        })
-    }
-
-    fn string(kv: &KeyValue) -> (&str, &str) {
-        let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-            Some(any_value::Value::StringValue(s)) => s.as_str(),
-            _ => "<not a string>",
-        };
-        (kv.key.as_str(), value)
+        let secret = headers(&[("OTEL_EXPORTER_OTLP_HEADERS", "token=s3cret%0a")]);
+        let message = secret.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("token") && !message.contains("s3cret"),
+            "{message}"
+        );
     }
 
     #[test]
-    fn records_become_otlp_spans() {
-        let server = record(
-            &[
-                ("otel.kind", "server"),
-                ("rpc.method", "CONNECT_OPEN"),
-                ("otel.status_code", "OK"),
-            ],
-            None,
-            false,
-        );
-        let client = record(
-            &[
-                ("otel.kind", "client"),
-                ("otel.status_code", "ERROR"),
-                ("otel.status_message", "no such network"),
-            ],
-            Some(7),
-            true,
-        );
-        let internal = record(&[("error", "true")], Some(7), false);
-        let request = request(&resource("virtqemud"), &[server, client, internal]);
-        let resource_spans = &request.resource_spans[0];
-        let attrs: Vec<(&str, &str)> = resource_spans
-            .resource
-            .iter()
-            .flat_map(|r| r.attributes.iter().map(string))
-            .collect();
-        let pid = std::process::id().to_string();
-        assert_eq!(
-            attrs,
-            [
-                ("service.name", "virtqemud"),
-                ("service.instance.id", pid.as_str())
-            ]
-        );
-        let scope = &resource_spans.scope_spans[0];
-        assert_eq!(scope.scope.as_ref().map(|s| s.name.as_str()), Some("modvirt"));
-        let [server, client, internal] = &scope.spans[..] else {
-            panic!("expected 3 spans, got {:?}", scope.spans);
-        };
-        assert_eq!(
-            server.trace_id,
-            0x4bf92f3577b34da6a3ce929d0e0e4736u128.to_be_bytes()
-        );
-        assert_eq!(server.span_id, 0x00f067aa0ba902b7u64.to_be_bytes());
-        assert!(server.parent_span_id.is_empty());
-        assert_eq!(server.name, "REMOTE.CONNECT_OPEN");
-        assert_eq!(
-            (server.start_time_unix_nano, server.end_time_unix_nano),
-            (1_000, 1_500)
-        );
-        assert_eq!(server.kind, SpanKind::Server as i32);
-        assert_eq!(
-            server.status.as_ref().map(|s| s.code),
-            Some(StatusCode::Ok as i32)
-        );
-        let attrs: Vec<(&str, &str)> = server.attributes.iter().map(string).collect();
-        assert_eq!(attrs, [("rpc.method", "CONNECT_OPEN")]);
-        assert_eq!(server.dropped_attributes_count, 2);
-        assert_eq!(server.flags, 0x101);
+    fn endpoints_are_checked_when_export_starts() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let start = |endpoint: &str| spawn(endpoint, "virtqemud", Arc::default(), runtime.handle());
+        for (bad, reason) in [
+            ("https://collector:4318/v1/traces", "TLS is not supported"),
+            ("http://user:pw@collector:4318", "credentials"),
+            ("", "empty"),
+        ] {
+            let message = start(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains(reason) && !message.contains("pw@"), "{message}");
+        }
+        let handle = start("127.0.0.1:4318/v1/traces").expect("export starts");
+        assert_eq!(handle.endpoint(), "http://127.0.0.1:4318/v1/traces");
+        runtime.block_on(handle.shutdown());
+    }
 
-        assert_eq!(client.kind, SpanKind::Client as i32);
-        assert_eq!(client.parent_span_id, 7u64.to_be_bytes());
-        assert_eq!(client.flags, 0x301);
-        let status = client.status.clone().unwrap_or_default();
-        assert_eq!(
-            (status.code, status.message.as_str()),
-            (StatusCode::Error as i32, "no such network")
-        );
-        assert!(client.attributes.is_empty());
+    fn response(status: u16, reason: &str, content_type: Option<&str>, body: &[u8]) -> http::Response {
+        http::Response {
+            status,
+            reason: reason.to_owned(),
+            content_type: content_type.map(str::to_owned),
+            body: body.to_vec(),
+        }
+    }
 
-        assert_eq!(internal.kind, SpanKind::Internal as i32);
+    #[test]
+    fn error_answers_are_summed_up_in_one_line() {
         assert_eq!(
-            internal.status.as_ref().map(|s| s.code),
-            Some(StatusCode::Error as i32)
+            summary(&response(
+                404,
+                "Not Found",
+                Some("text/plain"),
+                b"404 page not found\n"
+            )),
+            "HTTP 404 Not Found: 404 page not found"
         );
-        let attrs: Vec<(&str, &str)> = internal.attributes.iter().map(string).collect();
-        assert_eq!(attrs, [("error", "true")]);
+        assert_eq!(summary(&response(500, "", None, b"")), "HTTP 500");
+        assert_eq!(
+            summary(&response(500, "", None, b"no\r\n\x07 way\x00")),
+            "HTTP 500: no way"
+        );
+        // google.rpc.Status { code: 3, message: "bad span" }
+        let status = b"\x08\x03\x12\x08bad span";
+        assert_eq!(
+            summary(&response(
+                400,
+                "Bad Request",
+                Some("application/x-protobuf"),
+                status
+            )),
+            "HTTP 400 Bad Request: bad span"
+        );
+        let long = summary(&response(502, "Bad Gateway", None, "é".repeat(1000).as_bytes()));
+        assert_eq!(
+            long,
+            format!("HTTP 502 Bad Gateway: {}…", "é".repeat(BODY_EXCERPT))
+        );
     }
 }

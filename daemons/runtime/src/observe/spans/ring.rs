@@ -2,9 +2,11 @@
 //! sequence number; a full ring forgets its oldest span. Readers page through
 //! it with a cursor (the next sequence number they want) and learn how many
 //! spans they missed because those were overwritten before being read.
+//!
+//! Records are kept inline: pushing a call span moves it into the ring and
+//! allocates nothing; readers get copies.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::SpanRecord;
 
@@ -16,7 +18,8 @@ pub(super) struct SpanRing {
 
 #[derive(Debug)]
 struct Inner {
-    spans: VecDeque<Arc<SpanRecord>>,
+    /// Span `seq` is at `seq % capacity` once pushed, until overwritten.
+    spans: Vec<SpanRecord>,
     /// The sequence number the next span pushed gets; the oldest kept one
     /// is `next_seq - spans.len()`.
     next_seq: u64,
@@ -25,7 +28,7 @@ struct Inner {
 /// One page read from the ring.
 #[derive(Debug)]
 pub(super) struct Read {
-    pub(super) spans: Vec<(u64, Arc<SpanRecord>)>,
+    pub(super) spans: Vec<(u64, SpanRecord)>,
     pub(super) next_cursor: u64,
     pub(super) missed: u64,
 }
@@ -36,7 +39,7 @@ impl SpanRing {
         SpanRing {
             capacity,
             inner: Mutex::new(Inner {
-                spans: VecDeque::with_capacity(capacity),
+                spans: Vec::with_capacity(capacity),
                 next_seq: 0,
             }),
         }
@@ -48,22 +51,18 @@ impl SpanRing {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds a finished span and returns its sequence number.
-    pub(super) fn push(&self, record: Arc<SpanRecord>) -> u64 {
-        let (seq, evicted) = {
-            let mut inner = self.lock();
-            let evicted = if inner.spans.len() == self.capacity {
-                inner.spans.pop_front()
-            } else {
-                None
-            };
-            inner.spans.push_back(record);
-            let seq = inner.next_seq;
-            inner.next_seq += 1;
-            (seq, evicted)
-        };
-        // Freed outside the lock, if the exporter no longer holds it.
-        drop(evicted);
+    /// Adds a finished span and returns its sequence number. A full ring
+    /// overwrites its oldest span in place.
+    pub(super) fn push(&self, record: SpanRecord) -> u64 {
+        let mut inner = self.lock();
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        if inner.spans.len() < self.capacity {
+            inner.spans.push(record);
+        } else {
+            let at = (seq % self.capacity as u64) as usize;
+            inner.spans[at] = record;
+        }
         seq
     }
 
@@ -76,15 +75,10 @@ impl SpanRing {
         let cursor = if cursor > inner.next_seq { 0 } else { cursor };
         let first = cursor.max(oldest);
         let missed = oldest.saturating_sub(cursor);
-        // `first - oldest` <= len, which came from a usize.
-        let skip = (first - oldest) as usize;
-        let spans: Vec<(u64, Arc<SpanRecord>)> = inner
-            .spans
-            .iter()
-            .skip(skip)
+        let cap = self.capacity as u64;
+        let spans: Vec<(u64, SpanRecord)> = (first..inner.next_seq)
             .take(max)
-            .zip(first..)
-            .map(|(record, seq)| (seq, Arc::clone(record)))
+            .map(|seq| (seq, inner.spans[(seq % cap) as usize].clone()))
             .collect();
         Read {
             next_cursor: first + spans.len() as u64,
@@ -104,8 +98,8 @@ mod tests {
     use super::*;
     use std::borrow::Cow;
 
-    fn record(n: u64) -> Arc<SpanRecord> {
-        Arc::new(SpanRecord {
+    fn record(n: u64) -> SpanRecord {
+        SpanRecord {
             trace_id: 1,
             span_id: n,
             parent_span_id: None,
@@ -115,7 +109,7 @@ mod tests {
             duration_ns: 0,
             attributes: Default::default(),
             dropped_attributes: 0,
-        })
+        }
     }
 
     fn filled(capacity: usize, n: u64) -> SpanRing {
