@@ -195,7 +195,15 @@ pub struct Client {
     reader: FrameReader,
     wbuf: Vec<u8>,
     serial: u32,
+    /// `MESSAGE`s (other than keepalive) that arrived while a reply was
+    /// awaited — e.g. the first WATCH event, sent as soon as the stream
+    /// starts, which may overtake the WATCH reply. [`Client::read_frame`]
+    /// returns them first, in order.
+    unsolicited: std::collections::VecDeque<(Header, Vec<u8>)>,
 }
+
+/// At most this many early `MESSAGE`s are kept; older ones are dropped.
+const UNSOLICITED_MAX: usize = 256;
 
 impl Client {
     /// Connects to a daemon's UNIX socket.
@@ -214,6 +222,7 @@ impl Client {
             reader: FrameReader::new(),
             wbuf: Vec::with_capacity(256),
             serial: 0,
+            unsolicited: std::collections::VecDeque::new(),
         }
     }
 
@@ -326,6 +335,9 @@ impl Client {
 
     /// Reads the next frame, whatever it is; keepalives are not answered.
     pub fn read_frame(&mut self) -> Result<(Header, Vec<u8>), ClientError> {
+        if let Some(frame) = self.unsolicited.pop_front() {
+            return Ok(frame);
+        }
         let header = self.reader.next_frame(&mut self.stream)?;
         Ok((header, self.reader.payload().to_vec()))
     }
@@ -373,15 +385,22 @@ impl Client {
     }
 
     /// Reads until the reply to `serial` arrives, answering keepalive PINGs
-    /// and skipping other `MESSAGE`s. On success the OK payload is in
-    /// `self.reader.payload()`.
+    /// and keeping other `MESSAGE`s for [`Client::read_frame`]. On success
+    /// the OK payload is in `self.reader.payload()`.
     fn wait_reply(&mut self, prog: u32, vers: u32, proc_: i32, serial: u32) -> Result<(), ClientError> {
         loop {
             let h = self.reader.next_frame(&mut self.stream)?;
             match h.type_ {
                 MessageType::Message => {
-                    if h.prog == KEEPALIVE_PROGRAM && h.proc_ == KEEPALIVE_PING {
-                        self.send_pong()?;
+                    if h.prog == KEEPALIVE_PROGRAM {
+                        if h.proc_ == KEEPALIVE_PING {
+                            self.send_pong()?;
+                        }
+                    } else {
+                        if self.unsolicited.len() == UNSOLICITED_MAX {
+                            self.unsolicited.pop_front();
+                        }
+                        self.unsolicited.push_back((h, self.reader.payload().to_vec()));
                     }
                 }
                 MessageType::Reply => {

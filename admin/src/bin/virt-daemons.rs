@@ -241,53 +241,22 @@ fn run_watch(cli: &Cli) -> Result<(), String> {
     };
     let mut end = End::Done;
     let interval = Duration::from_millis(u64::from(*interval_ms));
-    let mut restarts = 0;
-    let result = loop {
-        let mut lost_full = false;
-        let r = client.watch(interval, |w| {
-            if INTERRUPTED.load(Ordering::SeqCst) {
-                return ControlFlow::Break(());
-            }
-            match w {
-                Watched::Event(ev) => {
-                    if !watcher.has_state() && matches!(ev, WatchEvent::Changes { .. }) && restarts < 3 {
-                        // The full state came before the WATCH reply and
-                        // was skipped while waiting for it: get it below.
-                        lost_full = true;
-                        return ControlFlow::Break(());
-                    }
-                    match watcher.accept(ev) {
-                        Some(ev) => printer.show(&ev),
-                        None => ControlFlow::Continue(()),
-                    }
-                }
-                Watched::Quiet(_) if !still_running(daemon) => {
-                    end = End::Gone(format!("{name} exited"));
-                    ControlFlow::Break(())
-                }
-                Watched::Quiet(_) => ControlFlow::Continue(()),
-            }
-        });
-        if !(lost_full && r.is_ok()) {
-            break r;
+    let result = client.watch(interval, |w| {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return ControlFlow::Break(());
         }
-        // Show the full state from STATUS, then WATCH again: its full
-        // state, if it arrives, shows as what changed since.
-        restarts += 1;
-        match client.status() {
-            Ok(status) => {
-                let full = WatchEvent::Full {
-                    status: Box::new(status),
-                };
-                if let Some(ev) = watcher.accept(full)
-                    && printer.show(&ev).is_break()
-                {
-                    break Ok(());
-                }
+        match w {
+            Watched::Event(ev) => match watcher.accept(ev) {
+                Some(ev) => printer.show(&ev),
+                None => ControlFlow::Continue(()),
+            },
+            Watched::Quiet(_) if !still_running(daemon) => {
+                end = End::Gone(format!("{name} exited"));
+                ControlFlow::Break(())
             }
-            Err(e) => break Err(e),
+            Watched::Quiet(_) => ControlFlow::Continue(()),
         }
-    };
+    });
     let shown = printer.shown;
     let mut out = printer.out;
     let done = matches!(end, End::Done);

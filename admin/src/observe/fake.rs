@@ -38,6 +38,9 @@ pub struct FakeReplies {
     pub spans: Vec<Span>,
     /// WATCH_EVENT documents sent after WATCH.
     pub watch_events: Vec<String>,
+    /// Send the WATCH_EVENTs before the WATCH reply (as a daemon whose
+    /// stream starts before its reply is written may).
+    pub events_before_reply: bool,
     /// Never answer STATUS.
     pub hang_status: bool,
 }
@@ -175,7 +178,9 @@ fn serve(mut stream: UnixStream, shared: &Shared, replies: &FakeReplies) -> io::
                 send_doc(&mut stream, &ok, &spans_page(&replies.spans, args))?;
             }
             procs::WATCH => {
-                send(&mut stream, &ok, |_| {})?;
+                if !replies.events_before_reply {
+                    send(&mut stream, &ok, |_| {})?;
+                }
                 let event = Header {
                     proc_: procs::WATCH_EVENT,
                     type_: MessageType::Message,
@@ -185,6 +190,9 @@ fn serve(mut stream: UnixStream, shared: &Shared, replies: &FakeReplies) -> io::
                 };
                 for text in &replies.watch_events {
                     send_doc(&mut stream, &event, text)?;
+                }
+                if replies.events_before_reply {
+                    send(&mut stream, &ok, |_| {})?;
                 }
             }
             _ => {

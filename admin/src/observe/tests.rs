@@ -55,8 +55,7 @@ fn a_session_speaks_only_observe() {
     assert_eq!(calls.last(), Some(&(OBSERVE_PROGRAM, procs::CLOSE)));
 }
 
-#[test]
-fn watch_delivers_events_until_break() {
+fn watch_events(events_before_reply: bool) {
     let dir = tempfile::tempdir().unwrap();
     let status = sample_status("virtqemud", 42, 1_000_000);
     let full = serde_json::to_string(&WatchEvent::Full {
@@ -68,6 +67,7 @@ fn watch_delivers_events_until_break() {
         dir.path(),
         FakeReplies {
             watch_events: vec![full, change],
+            events_before_reply,
             ..Default::default()
         },
     );
@@ -94,6 +94,16 @@ fn watch_delivers_events_until_break() {
     }
     c.close().unwrap();
     assert!(fake.calls().contains(&(OBSERVE_PROGRAM, procs::UNWATCH)));
+}
+
+#[test]
+fn watch_delivers_events_until_break() {
+    watch_events(false);
+}
+
+#[test]
+fn watch_events_that_overtake_the_reply_are_kept_in_order() {
+    watch_events(true);
 }
 
 #[test]

@@ -25,6 +25,13 @@
 //! only (W3C `traceparent`, caller daemon and caller call id).
 //! Connections that only use this program are *passive*: they do not keep
 //! the daemon alive and do not restart its idle countdown.
+//!
+//! WATCH streams a [`WatchEvent::Full`] at once — it may reach the client
+//! before the WATCH reply, and clients keep it — then, every `interval_ms`,
+//! [`WatchEvent::Changes`] with the top-level fields that changed, but only
+//! when something other than time-derived values (ages, countdowns,
+//! `now_ms`, process samples) changed, or at least every 5 s. Time-derived
+//! values are exact at `times.now_ms`; clients extrapolate in between.
 
 use crate::program::{Driver, Priority, ProcKind, Procedure, Program};
 use crate::xdr_struct;

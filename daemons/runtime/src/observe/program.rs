@@ -60,10 +60,52 @@ pub fn changes(
         .collect()
 }
 
+/// Keys whose values move with the clock alone (ages, countdowns, times
+/// derived from them) or are sampled (`process`): a change of only these is
+/// not worth an event, except as a [`HEARTBEAT`].
+const TIME_DERIVED: [&str; 7] = [
+    "now_ms",
+    "remaining_s",
+    "age_s",
+    "held_s",
+    "started_ms",
+    "since_ms",
+    "process",
+];
+
+/// The longest a watcher goes without an event: then the time-derived
+/// values are sent even if nothing else changed.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// `v` without its time-derived values, at any depth.
+fn without_time(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => serde_json::Value::Object(
+            m.iter()
+                .filter(|(k, _)| !TIME_DERIVED.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), without_time(v)))
+                .collect(),
+        ),
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(without_time).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Whether `new` differs from `old` in more than time-derived values.
+fn changed_beyond_time(
+    old: &serde_json::Map<String, serde_json::Value>,
+    new: &serde_json::Map<String, serde_json::Value>,
+) -> bool {
+    let strip =
+        |m: &serde_json::Map<String, serde_json::Value>| without_time(&serde_json::Value::Object(m.clone()));
+    strip(old) != strip(new)
+}
+
+/// The WATCH stream of one client: the full status at once (it may
+/// overtake the WATCH reply; clients keep it), then every `interval` the
+/// top-level fields that changed — when something other than the clock
+/// moved, or at least every [`HEARTBEAT`].
 async fn watch(d: Arc<DaemonShared>, client: Arc<Client>, interval: Duration) {
-    // The WATCH reply is written after this task starts: give it a head
-    // start so the stream's first frame follows the reply, as clients expect.
-    tokio::time::sleep(Duration::from_millis(50).min(interval)).await;
     let status = snapshot::status(&d);
     let mut last = match serde_json::to_value(&status) {
         Ok(serde_json::Value::Object(m)) => m,
@@ -74,6 +116,7 @@ async fn watch(d: Arc<DaemonShared>, client: Arc<Client>, interval: Duration) {
     }) {
         client.send(&f).await;
     }
+    let mut last_sent = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tick.tick().await;
@@ -83,6 +126,9 @@ async fn watch(d: Arc<DaemonShared>, client: Arc<Client>, interval: Duration) {
             Ok(serde_json::Value::Object(m)) => m,
             _ => continue,
         };
+        if !changed_beyond_time(&last, &now) && last_sent.elapsed() < HEARTBEAT {
+            continue;
+        }
         let fields = changes(&last, &now);
         last = now;
         if fields.is_empty() {
@@ -90,6 +136,7 @@ async fn watch(d: Arc<DaemonShared>, client: Arc<Client>, interval: Duration) {
         }
         if let Some(f) = event_frame(&WatchEvent::Changes { fields }) {
             client.send(&f).await;
+            last_sent = tokio::time::Instant::now();
         }
     }
 }
@@ -179,6 +226,38 @@ fn call(watches: &Arc<Watches>, ctx: &CallContext, payload: &[u8]) -> CallResult
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_clock_alone_is_not_a_change() {
+        let at = |now: u64, age: f64, remaining: f64, clients: u32| {
+            json!({
+                "times": {"exec_ms": 1, "now_ms": now},
+                "idle": {"timeout_s": 120, "armed": true, "remaining_s": remaining, "inhibitors": [{"reason": "x", "since_ms": now - 5}]},
+                "inflight": [{"id": 3, "procedure": "DOMAIN_SUSPEND", "age_s": age, "started_ms": now - 7}],
+                "process": {"rss_bytes": now * 3},
+                "clients": clients,
+            })
+            .as_object()
+            .cloned()
+            .unwrap()
+        };
+        assert!(!changed_beyond_time(
+            &at(1000, 1.0, 9.0, 1),
+            &at(1500, 1.5, 8.5, 1)
+        ));
+        assert!(changed_beyond_time(
+            &at(1000, 1.0, 9.0, 1),
+            &at(1500, 1.5, 8.5, 2)
+        ));
+        let mut other_call = at(1000, 1.0, 9.0, 1);
+        other_call["inflight"][0]["id"] = json!(4);
+        assert!(changed_beyond_time(&at(1000, 1.0, 9.0, 1), &other_call));
+        // A countdown that starts or stops is a change; one that runs is not.
+        let mut unarmed = at(1000, 1.0, 9.0, 1);
+        unarmed["idle"]["armed"] = json!(false);
+        unarmed["idle"]["remaining_s"] = serde_json::Value::Null;
+        assert!(changed_beyond_time(&at(1000, 1.0, 9.0, 1), &unarmed));
+    }
 
     #[test]
     fn changes_are_top_level_fields_that_differ() {
