@@ -57,8 +57,11 @@ rate() { # target conns → "calls/s daemon-cpu-µs-per-call"
 }
 for conns in 1 16; do
     for t in "${targets[@]}"; do : > "$WORK/$t.$conns"; done
-    for _ in $(seq "$ROUNDS"); do
-        for t in "${targets[@]}"; do rate "$t" "$conns" >> "$WORK/$t.$conns"; done
+    for round in $(seq "$ROUNDS"); do
+        # Alternate the order, so neither target always runs first.
+        order=("${targets[@]}")
+        if (( round % 2 == 0 )); then order=($(printf '%s\n' "${targets[@]}" | tac)); fi
+        for t in "${order[@]}"; do rate "$t" "$conns" >> "$WORK/$t.$conns"; done
     done
 done
 median() { # file column
@@ -70,10 +73,17 @@ for t in "${targets[@]}"; do
         "$(median "$WORK/$t.1" 2)" "$(median "$WORK/$t.16" 2)"
 done
 echo
+# Relative cost: the median over rounds of each round's paired ratio (both
+# measured within seconds of each other), steadier than a ratio of medians
+# on a machine whose speed drifts.
+paired() { # file-a file-b column → median of a/b - 1, in %
+    paste -d' ' "$1" "$2" | awk -v c="$3" '{n = NF / 2; print ($c / $(c + n) - 1) * 100}' |
+        sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'
+}
 for other in "${targets[@]:1}"; do
     for conns in 1 16; do
-        awk -v a="$(median "$WORK/on.$conns" 1)" -v b="$(median "$WORK/$other.$conns" 1)" \
-            -v x="$(median "$WORK/on.$conns" 2)" -v y="$(median "$WORK/$other.$conns" 2)" -v c="$conns" -v o="$other" \
-            'BEGIN { printf "on vs %-4s %2s conn: %+.1f %% throughput, %+.1f %% daemon CPU per call\n", o, c, (a/b-1)*100, (x/y-1)*100 }'
+        printf 'on vs %-4s %2s conn: %+.1f %% throughput, %+.1f %% daemon CPU per call (median of %s paired rounds)\n' \
+            "$other" "$conns" "$(paired "$WORK/on.$conns" "$WORK/$other.$conns" 1)" \
+            "$(paired "$WORK/on.$conns" "$WORK/$other.$conns" 2)" "$ROUNDS"
     done
 done

@@ -16,8 +16,7 @@ use super::{Client, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE
 use crate::daemon::DaemonShared;
 use crate::dispatch::{self, CallContext, ProgramHandler};
 use crate::idle::CallHold;
-use crate::observe::inflight::CallGuard;
-use crate::observe::spans::CallSpan;
+use crate::observe::inflight::{CallGuard, Trace};
 use crate::server::{ClientSettings, Server};
 use modvirt_wire::XdrDecode;
 use modvirt_wire::message;
@@ -269,13 +268,15 @@ impl Tracked {
         // One server span per call (OpenTelemetry RPC conventions), unless
         // call spans are configured off; observers' own calls are not traced.
         let traced = !observing && daemon.observer.call_spans();
-        let span = traced.then(|| {
-            CallSpan::start(
-                context
-                    .as_ref()
-                    .map(|c| c.traceparent.as_str())
-                    .filter(|t| !t.is_empty()),
-            )
+        let trace = traced.then(|| {
+            match context
+                .as_ref()
+                .map(|c| c.traceparent.as_str())
+                .filter(|t| !t.is_empty())
+            {
+                Some(parent) => Trace::Continue(parent),
+                None => Trace::Root,
+            }
         });
         let started = Instant::now();
         let call = daemon.observer.inflight.start_call(
@@ -284,7 +285,7 @@ impl Tracked {
             header.serial,
             client.to_ref(),
             started,
-            span,
+            trace,
         );
         if let Some(ctx) = context {
             call.record.set_caller(CallerLink {

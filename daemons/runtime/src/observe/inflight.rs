@@ -153,14 +153,28 @@ impl Drop for WaitGuard {
     }
 }
 
+/// Whether a call gets a span, and whose trace it belongs to.
+#[derive(Debug, Clone, Copy)]
+pub enum Trace<'a> {
+    /// A new trace.
+    Root,
+    /// The trace of this W3C `traceparent` (a new one if it is malformed).
+    Continue(&'a str),
+}
+
+/// Independent slabs, so calls of different clients on different cores
+/// rarely share a lock.
+const SHARDS: usize = 8;
+
 /// The calls in progress in one daemon.
 ///
-/// A slab: a call takes a free slot and gives it back when it ends, so
-/// registering and unregistering cost a short lock and no search.
+/// Slabs: a call takes a free slot of its client's shard and gives it back
+/// when it ends, so registering and unregistering cost a short lock and no
+/// search.
 #[derive(Debug, Default)]
 pub struct InflightRegistry {
     next_id: AtomicU64,
-    slots: Mutex<Slots>,
+    shards: [Mutex<Slots>; SHARDS],
 }
 
 #[derive(Debug, Default)]
@@ -175,6 +189,7 @@ struct Slots {
 #[must_use = "the call is unregistered when the guard is dropped"]
 pub struct CallGuard {
     registry: Arc<InflightRegistry>,
+    shard: usize,
     slot: usize,
     pub record: Arc<CallRecord>,
 }
@@ -182,7 +197,7 @@ pub struct CallGuard {
 impl Drop for CallGuard {
     fn drop(&mut self) {
         let taken = {
-            let mut slots = lock(&self.registry.slots);
+            let mut slots = lock(&self.registry.shards[self.shard]);
             let taken = slots.calls.get_mut(self.slot).and_then(Option::take);
             if taken.is_some() {
                 slots.free.push(self.slot);
@@ -207,7 +222,8 @@ impl InflightRegistry {
         self.start_call(program, procedure, serial, client, Instant::now(), None)
     }
 
-    /// Registers a call that started at `started`, with its span if traced.
+    /// Registers a call that started at `started`, with a span if `trace`
+    /// says so.
     pub fn start_call(
         self: &Arc<Self>,
         program: &'static str,
@@ -215,9 +231,18 @@ impl InflightRegistry {
         serial: u32,
         client: Arc<ClientRef>,
         started: Instant,
-        span: Option<super::spans::CallSpan>,
+        trace: Option<Trace<'_>>,
     ) -> CallGuard {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let span = trace.map(|t| {
+            super::spans::CallSpan::start(
+                match t {
+                    Trace::Root => None,
+                    Trace::Continue(parent) => Some(parent),
+                },
+                id,
+            )
+        });
         let record = Arc::new(CallRecord {
             id,
             program,
@@ -230,8 +255,9 @@ impl InflightRegistry {
             waiting: Mutex::new(Vec::new()),
             next_wait: AtomicU64::new(0),
         });
+        let shard = (record.client.id % SHARDS as u64) as usize;
         let slot = {
-            let mut slots = lock(&self.slots);
+            let mut slots = lock(&self.shards[shard]);
             slots.len += 1;
             match slots.free.pop() {
                 Some(slot) => {
@@ -246,22 +272,20 @@ impl InflightRegistry {
         };
         CallGuard {
             registry: self.clone(),
+            shard,
             slot,
             record,
         }
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<CallRecord>> {
-        lock(&self.slots)
-            .calls
+        self.shards
             .iter()
-            .flatten()
-            .find(|c| c.id == id)
-            .cloned()
+            .find_map(|s| lock(s).calls.iter().flatten().find(|c| c.id == id).cloned())
     }
 
     pub fn len(&self) -> usize {
-        lock(&self.slots).len
+        self.shards.iter().map(|s| lock(s).len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -270,7 +294,11 @@ impl InflightRegistry {
 
     /// Every call in progress, oldest first.
     pub fn snapshot(&self, now: Instant) -> Vec<InflightCall> {
-        let mut calls: Vec<Arc<CallRecord>> = lock(&self.slots).calls.iter().flatten().cloned().collect();
+        let mut calls: Vec<Arc<CallRecord>> = self
+            .shards
+            .iter()
+            .flat_map(|s| lock(s).calls.iter().flatten().cloned().collect::<Vec<_>>())
+            .collect();
         calls.sort_unstable_by_key(|c| c.id);
         calls.iter().map(|c| c.to_wire(now)).collect()
     }
@@ -321,9 +349,10 @@ pub(crate) mod tests {
         let a = r.start("REMOTE", "A", 1, client());
         let b = r.start("REMOTE", "B", 2, client());
         drop(a);
-        // C takes A's slot, yet is listed after B, and found by its id.
+        // C takes A's slot (same client, same shard), yet is listed after
+        // B, and found by its id.
         let c = r.start("REMOTE", "C", 3, client());
-        assert_eq!(c.slot, b.slot - 1);
+        assert_eq!((c.shard, c.slot), (b.shard, b.slot - 1));
         let names: Vec<String> = r
             .snapshot(Instant::now())
             .into_iter()
@@ -333,6 +362,26 @@ pub(crate) mod tests {
         assert_eq!(r.get(c.record.id).map(|x| x.procedure), Some("C"));
         assert!(r.get(1).is_none(), "A is gone");
         assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn calls_of_many_clients_list_oldest_first() {
+        let r = Arc::new(InflightRegistry::default());
+        let mut guards: Vec<CallGuard> = (0..20u64)
+            .map(|i| {
+                let c = Arc::new(ClientRef {
+                    id: i * 7,
+                    ..(*client()).clone()
+                });
+                r.start("REMOTE", "X", i as u32, c)
+            })
+            .collect();
+        guards.retain(|g| g.record.serial % 3 != 0);
+        let serials: Vec<u32> = r.snapshot(Instant::now()).iter().map(|c| c.serial).collect();
+        let want: Vec<u32> = (0..20).filter(|s| s % 3 != 0).collect();
+        assert_eq!(serials, want);
+        assert_eq!(r.len(), want.len());
+        assert!(guards.iter().all(|g| r.get(g.record.id).is_some()));
     }
 
     #[test]

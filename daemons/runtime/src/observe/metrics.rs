@@ -305,7 +305,7 @@ impl CallMetrics {
             error: self.calls.with_label_values(&[program, procedure, "error"]),
             duration: self.duration.with_label_values(&[program, procedure]),
         });
-        (handles.procedure == procedure).then_some(handles)
+        (std::ptr::eq(handles.procedure, procedure) || handles.procedure == procedure).then_some(handles)
     }
 
     fn table(&self, program: &'static str) -> Option<&ProcedureTable> {
@@ -314,7 +314,8 @@ impl CallMetrics {
                 program,
                 slots: (0..PROCEDURE_SLOTS).map(|_| OnceLock::new()).collect(),
             });
-            (table.program == program).then_some(table)
+            // The same `&'static str` almost always: compare addresses first.
+            (std::ptr::eq(table.program, program) || table.program == program).then_some(table)
         })
     }
 

@@ -169,7 +169,51 @@ impl Shared {
         {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        self.ring.push(record);
+        self.ring.push(ring::Entry::Span(Box::new(record)));
+    }
+
+    /// A finished call span: kept as raw facts, made a [`SpanRecord`] only
+    /// when exported or read.
+    fn finish_call(&self, call: CallFacts) {
+        if let Some(export) = self.export.get()
+            && !export.offer(Arc::new(call.to_record()))
+        {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        self.ring.push(ring::Entry::Call(call));
+    }
+}
+
+/// What the ring keeps of a finished RPC call span (small, no heap).
+#[derive(Debug, Clone, Copy)]
+struct CallFacts {
+    span: CallSpan,
+    service: &'static str,
+    method: &'static str,
+    client_pid: i32,
+    ok: bool,
+    duration_ns: u64,
+}
+
+impl CallFacts {
+    fn to_record(self) -> SpanRecord {
+        let context = self.span.context();
+        SpanRecord {
+            trace_id: context.trace_id,
+            span_id: context.span_id,
+            parent_span_id: self.span.remote.map(|r| r.span_id),
+            remote_parent: self.span.remote.is_some(),
+            name: Cow::Borrowed(self.method),
+            start_unix_ns: self.span.start_unix_ns,
+            duration_ns: self.duration_ns,
+            attributes: layer::Attrs::call(layer::CallAttrs::new(
+                self.service,
+                self.method,
+                self.client_pid,
+                self.ok,
+            )),
+            dropped_attributes: 0,
+        }
     }
 }
 
@@ -282,17 +326,19 @@ impl SpanRecorder {
 
 /// The span of one RPC call, recorded directly into the ring rather than
 /// through `tracing`: the dispatcher creates one for every call, so it must
-/// cost little (ids from a counter, one record at the end). It follows the
+/// cost little (ids derived from the call's number, one small record at
+/// the end). It follows the
 /// RPC conventions (`otel.kind=server`, `rpc.system=libvirt`,
 /// `rpc.service`, `rpc.method`, `rpc.client_pid`, `rpc.result`). Spans the
 /// handler opens (peer calls, driver steps) continue its trace through
 /// [`CallSpan::traceparent`] and [`set_remote_parent`].
 #[derive(Debug, Clone, Copy)]
 pub struct CallSpan {
-    context: TraceContext,
-    parent_span_id: Option<u64>,
-    remote_parent: bool,
-    start_system: std::time::SystemTime,
+    /// The call's number: its ids derive from it, when needed.
+    call: u64,
+    /// The peer daemon's context this call continues, if any.
+    remote: Option<TraceContext>,
+    start_unix_ns: u64,
 }
 
 impl CallSpan {
@@ -300,30 +346,32 @@ impl CallSpan {
     /// W3C `traceparent` (ignored if malformed).
     /// The caller measures the duration and passes it to
     /// [`SpanRecorder::record_call`].
-    pub fn start(remote: Option<&str>) -> CallSpan {
-        let remote = remote.and_then(|t| TraceContext::parse(t).ok());
-        let (trace_id, span_id) = match remote {
-            Some(r) => (r.trace_id, context::new_span_id()),
-            None => context::new_root_ids(),
-        };
+    pub fn start(remote: Option<&str>, call: u64) -> CallSpan {
         CallSpan {
-            context: TraceContext {
-                trace_id,
-                span_id,
-                flags: 1,
-            },
-            parent_span_id: remote.map(|r| r.span_id),
-            remote_parent: remote.is_some(),
-            start_system: std::time::SystemTime::now(),
+            call,
+            remote: remote.and_then(|t| TraceContext::parse(t).ok()),
+            start_unix_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// The span's own context (computed: nothing is drawn per call).
+    fn context(&self) -> TraceContext {
+        let (trace_id, span_id) = context::call_ids(self.call);
+        TraceContext {
+            trace_id: self.remote.map_or(trace_id, |r| r.trace_id),
+            span_id,
+            flags: 1,
         }
     }
 
     pub fn traceparent(&self) -> String {
-        self.context.to_traceparent()
+        self.context().to_traceparent()
     }
 
     pub fn trace_id(&self) -> String {
-        context::format_trace_id(self.context.trace_id)
+        context::format_trace_id(self.context().trace_id)
     }
 }
 
@@ -338,21 +386,13 @@ impl SpanRecorder {
         ok: bool,
         duration: std::time::Duration,
     ) {
-        let attributes = layer::Attrs::call(layer::CallAttrs::new(service, method, client_pid, ok));
-        let start_unix_ns = span
-            .start_system
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        self.shared.finish(SpanRecord {
-            trace_id: span.context.trace_id,
-            span_id: span.context.span_id,
-            parent_span_id: span.parent_span_id,
-            remote_parent: span.remote_parent,
-            name: Cow::Borrowed(method),
-            start_unix_ns,
+        self.shared.finish_call(CallFacts {
+            span: *span,
+            service,
+            method,
+            client_pid,
+            ok,
             duration_ns: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
-            attributes,
-            dropped_attributes: 0,
         });
     }
 }
@@ -396,9 +436,9 @@ mod tests {
     fn call_spans_are_recorded_without_tracing_and_continue_a_remote_trace() {
         let (recorder, _layer) = SpanRecorder::new("virtqemud", 8);
         let foreign = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let root = CallSpan::start(None);
-        let child = CallSpan::start(Some(&root.traceparent()));
-        let remote = CallSpan::start(Some(foreign));
+        let root = CallSpan::start(None, 1);
+        let child = CallSpan::start(Some(&root.traceparent()), 2);
+        let remote = CallSpan::start(Some(foreign), 3);
         recorder.record_call(
             &root,
             "REMOTE",

@@ -130,23 +130,51 @@ fn mix(mut z: u64) -> u64 {
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// `n` fresh, non-zero ids from one step of a shared counter.
+/// `N` fresh, non-zero ids. Each thread numbers its own ids (no shared
+/// counter for the cores to fight over): id inputs are `thread << 40 |
+/// n`, distinct across threads and calls, and `mix` of distinct inputs
+/// (times an odd constant, plus the seed) are distinct outputs.
 fn next_ids<const N: usize>() -> [u64; N] {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static THREADS: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static NEXT: std::cell::Cell<u64> = std::cell::Cell::new(THREADS.fetch_add(1, Ordering::Relaxed) << 40);
+    }
     let seed = seed();
-    let mut ids = [0; N];
-    let mut filled = 0;
-    while filled < N {
-        let n = COUNTER.fetch_add(N as u64, Ordering::Relaxed);
-        for i in 0..N as u64 {
-            let id = mix(seed.wrapping_add(n.wrapping_add(i).wrapping_mul(GOLDEN)));
-            if id != 0 && filled < N {
+    NEXT.with(|next| {
+        let mut ids = [0; N];
+        let mut filled = 0;
+        while filled < N {
+            let n = next.get();
+            next.set(n.wrapping_add(1));
+            let id = mix(seed.wrapping_add(n.wrapping_mul(GOLDEN)));
+            if id != 0 {
                 ids[filled] = id;
                 filled += 1;
             }
         }
-    }
-    ids
+        ids
+    })
+}
+
+/// The ids of the span of call number `call` (numbers are unique within a
+/// run; the seed differs between runs): no counter or generator touched on
+/// the call's path. `mix` is a bijection, so distinct calls get distinct ids.
+pub(super) fn call_ids(call: u64) -> (u128, u64) {
+    static SALTED: OnceLock<[u64; 3]> = OnceLock::new();
+    let salted = SALTED.get_or_init(|| {
+        let seed = seed();
+        [
+            0x7472_6163_6568_6921,
+            0x7472_6163_656c_6f21,
+            0x7370_616e_6964_2121,
+        ]
+        .map(|salt| mix(seed ^ salt))
+    });
+    let at = |i: usize| match mix(salted[i].wrapping_add(call.wrapping_mul(GOLDEN))) {
+        0 => 1,
+        id => id,
+    };
+    (u128::from(at(0)) << 64 | u128::from(at(1)), at(2))
 }
 
 /// A fresh, non-zero span id.
@@ -159,12 +187,6 @@ pub(super) fn new_span_id() -> u64 {
 pub(super) fn new_trace_id() -> u128 {
     let [hi, lo] = next_ids::<2>();
     u128::from(hi) << 64 | u128::from(lo)
-}
-
-/// A fresh trace id and span id, for a root span.
-pub(super) fn new_root_ids() -> (u128, u64) {
-    let [hi, lo, span] = next_ids::<3>();
-    (u128::from(hi) << 64 | u128::from(lo), span)
 }
 
 #[cfg(test)]
@@ -231,22 +253,37 @@ mod tests {
     }
 
     #[test]
+    fn call_ids_are_distinct_per_call() {
+        let ids: Vec<(u128, u64)> = (1..=20_000).map(call_ids).collect();
+        let traces: HashSet<u128> = ids.iter().map(|i| i.0).collect();
+        let spans: HashSet<u64> = ids.iter().map(|i| i.1).collect();
+        assert_eq!((traces.len(), spans.len()), (20_000, 20_000));
+        assert_eq!(call_ids(7), call_ids(7), "derived, not drawn");
+        assert!(
+            ids.iter()
+                .all(|(t, s)| *s != 0 && (t >> 64) != 0 && *t as u64 != 0)
+        );
+    }
+
+    #[test]
+    fn ids_of_different_threads_never_collide() {
+        let all: Vec<u64> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..5_000).map(|_| new_span_id()).collect::<Vec<_>>()))
+                .collect();
+            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        let unique: HashSet<u64> = all.iter().copied().collect();
+        assert_eq!(unique.len(), 20_000);
+    }
+
+    #[test]
     fn ids_are_unique_and_non_zero() {
         let spans: HashSet<u64> = (0..10_000).map(|_| new_span_id()).collect();
         assert_eq!(spans.len(), 10_000);
         assert!(!spans.contains(&0));
         let traces: HashSet<u128> = (0..1000).map(|_| new_trace_id()).collect();
         assert_eq!(traces.len(), 1000);
-        let roots: Vec<(u128, u64)> = (0..1000).map(|_| new_root_ids()).collect();
-        let root_traces: HashSet<u128> = roots.iter().map(|r| r.0).collect();
-        let root_spans: HashSet<u64> = roots.iter().map(|r| r.1).collect();
-        assert_eq!((root_traces.len(), root_spans.len()), (1000, 1000));
-        assert!(
-            roots
-                .iter()
-                .all(|(t, s)| *s != 0 && (t >> 64) != 0 && *t as u64 != 0)
-        );
-        assert!(root_spans.is_disjoint(&spans), "ids never repeat across kinds");
         assert!(
             traces
                 .iter()

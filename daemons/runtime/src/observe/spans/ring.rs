@@ -3,26 +3,46 @@
 //! it with a cursor (the next sequence number they want) and learn how many
 //! spans they missed because those were overwritten before being read.
 //!
-//! Records are kept inline: pushing a call span moves it into the ring and
-//! allocates nothing; readers get copies.
+//! Built for calls on several cores at once: a push takes its sequence
+//! number from one atomic counter and locks only its own slot (span `seq`
+//! lives in slot `seq % capacity`), so two calls finishing together do not
+//! wait for each other. Records are kept inline (a call span allocates
+//! nothing) and readers get copies. Slots are allocated in chunks as the
+//! ring first fills, so an idle daemon does not pay for a full ring.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
-use super::SpanRecord;
+use super::{CallFacts, SpanRecord};
+
+/// Slots per lazily allocated chunk.
+const CHUNK: usize = 256;
+
+/// A span as kept: RPC call spans as their raw facts (small, no heap),
+/// others whole.
+#[derive(Debug)]
+pub(super) enum Entry {
+    Call(CallFacts),
+    Span(Box<SpanRecord>),
+}
+
+impl Entry {
+    fn to_record(&self) -> SpanRecord {
+        match self {
+            Entry::Call(c) => c.to_record(),
+            Entry::Span(s) => SpanRecord::clone(s),
+        }
+    }
+}
+
+type Slot = Mutex<Option<(u64, Entry)>>;
 
 #[derive(Debug)]
 pub(super) struct SpanRing {
     capacity: usize,
-    inner: Mutex<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    /// Span `seq` is at `seq % capacity` once pushed, until overwritten.
-    spans: Vec<SpanRecord>,
-    /// The sequence number the next span pushed gets; the oldest kept one
-    /// is `next_seq - spans.len()`.
-    next_seq: u64,
+    chunks: Box<[OnceLock<Box<[Slot]>>]>,
+    /// The sequence number the next span pushed gets.
+    next_seq: AtomicU64,
 }
 
 /// One page read from the ring.
@@ -33,63 +53,77 @@ pub(super) struct Read {
     pub(super) missed: u64,
 }
 
+fn lock(slot: &Slot) -> MutexGuard<'_, Option<(u64, Entry)>> {
+    // A slot is replaced whole: a panic cannot leave it half-written.
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl SpanRing {
     pub(super) fn new(capacity: usize) -> SpanRing {
         let capacity = capacity.max(1);
         SpanRing {
             capacity,
-            inner: Mutex::new(Inner {
-                spans: Vec::with_capacity(capacity),
-                next_seq: 0,
-            }),
+            chunks: (0..capacity.div_ceil(CHUNK)).map(|_| OnceLock::new()).collect(),
+            next_seq: AtomicU64::new(0),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave `Inner` inconsistent:
-        // every change is one push or pop plus one increment.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    fn slot(&self, seq: u64) -> &Slot {
+        let at = (seq % self.capacity as u64) as usize;
+        let chunk = self.chunks[at / CHUNK].get_or_init(|| {
+            let len = CHUNK.min(self.capacity - at / CHUNK * CHUNK);
+            (0..len).map(|_| Mutex::new(None)).collect()
+        });
+        &chunk[at % CHUNK]
     }
 
     /// Adds a finished span and returns its sequence number. A full ring
     /// overwrites its oldest span in place.
-    pub(super) fn push(&self, record: SpanRecord) -> u64 {
-        let mut inner = self.lock();
-        let seq = inner.next_seq;
-        inner.next_seq += 1;
-        if inner.spans.len() < self.capacity {
-            inner.spans.push(record);
-        } else {
-            let at = (seq % self.capacity as u64) as usize;
-            inner.spans[at] = record;
-        }
+    pub(super) fn push(&self, record: Entry) -> u64 {
+        let seq = self.next_seq.fetch_add(1, Ordering::AcqRel);
+        let evicted = {
+            let mut slot = lock(self.slot(seq));
+            match &*slot {
+                // A push a whole ring later got here first: ours is older.
+                Some((newer, _)) if *newer > seq => None,
+                _ => slot.replace((seq, record)),
+            }
+        };
+        // Freed outside the lock.
+        drop(evicted);
         seq
     }
 
     /// Spans with `seq >= cursor`, oldest first, at most `max`. A cursor past
     /// the newest span (a reader of a previous run of the daemon) reads as 0.
+    /// A span whose push is still in progress ends the page (the next read
+    /// starts there).
     pub(super) fn read(&self, cursor: u64, max: usize) -> Read {
-        let inner = self.lock();
-        let len = inner.spans.len() as u64;
-        let oldest = inner.next_seq - len;
-        let cursor = if cursor > inner.next_seq { 0 } else { cursor };
-        let first = cursor.max(oldest);
-        let missed = oldest.saturating_sub(cursor);
-        let cap = self.capacity as u64;
-        let spans: Vec<(u64, SpanRecord)> = (first..inner.next_seq)
-            .take(max)
-            .map(|seq| (seq, inner.spans[(seq % cap) as usize].clone()))
-            .collect();
+        let next = self.next_seq.load(Ordering::Acquire);
+        let cursor = if cursor > next { 0 } else { cursor };
+        let oldest = next.saturating_sub(self.capacity as u64);
+        let mut seq = cursor.max(oldest);
+        let mut missed = oldest.saturating_sub(cursor);
+        let mut spans = Vec::new();
+        while seq < next && spans.len() < max {
+            match &*lock(self.slot(seq)) {
+                Some((s, entry)) if *s == seq => spans.push((seq, entry.to_record())),
+                // Overwritten since `next` was read.
+                Some((s, _)) if *s > seq => missed += 1,
+                _ => break,
+            }
+            seq += 1;
+        }
         Read {
-            next_cursor: first + spans.len() as u64,
             spans,
+            next_cursor: seq,
             missed,
         }
     }
 
     /// Spans pushed since the ring was made.
     pub(super) fn recorded(&self) -> u64 {
-        self.lock().next_seq
+        self.next_seq.load(Ordering::Acquire)
     }
 }
 
@@ -98,8 +132,8 @@ mod tests {
     use super::*;
     use std::borrow::Cow;
 
-    fn record(n: u64) -> SpanRecord {
-        SpanRecord {
+    fn record(n: u64) -> Entry {
+        Entry::Span(Box::new(SpanRecord {
             trace_id: 1,
             span_id: n,
             parent_span_id: None,
@@ -109,7 +143,7 @@ mod tests {
             duration_ns: 0,
             attributes: Default::default(),
             dropped_attributes: 0,
-        }
+        }))
     }
 
     fn filled(capacity: usize, n: u64) -> SpanRing {
@@ -171,5 +205,43 @@ mod tests {
         let read = ring.read(0, 10);
         assert_eq!(seqs(&read), [2]);
         assert_eq!(read.missed, 2);
+    }
+
+    #[test]
+    fn concurrent_pushes_keep_every_span_once() {
+        let ring = SpanRing::new(10_000);
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let ring = &ring;
+                s.spawn(move || {
+                    for i in 0..2_000 {
+                        ring.push(record(t * 1_000_000 + i));
+                    }
+                });
+            }
+        });
+        let read = ring.read(0, 100_000);
+        assert_eq!(read.spans.len(), 8_000);
+        assert_eq!((read.next_cursor, read.missed), (8_000, 0));
+        let mut ids: Vec<u64> = read.spans.iter().map(|(_, r)| r.span_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 8_000, "no span lost or doubled");
+        assert!(
+            read.spans.windows(2).all(|w| w[0].0 + 1 == w[1].0),
+            "in sequence order"
+        );
+    }
+
+    #[test]
+    fn chunks_are_allocated_as_the_ring_fills() {
+        let ring = filled(1000, 10);
+        assert_eq!(ring.chunks.iter().filter(|c| c.get().is_some()).count(), 1);
+        let ring = filled(1000, 1000);
+        assert!(ring.chunks.iter().all(|c| c.get().is_some()));
+        assert_eq!(
+            ring.chunks.last().and_then(|c| c.get()).map(|c| c.len()),
+            Some(1000 - 3 * CHUNK)
+        );
     }
 }
