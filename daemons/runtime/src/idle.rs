@@ -193,6 +193,14 @@ impl IdleTimer {
     /// leaving writes its count first and then reads the counter, so at
     /// least one side sees the other and re-evaluates under the lock.
     pub fn call_started(&self, started: std::time::Instant) -> CallHold {
+        self.count_call(started);
+        CallHold { timer: self.clone() }
+    }
+
+    /// [`IdleTimer::call_started`] for an owner that ends the call itself
+    /// with [`IdleTimer::call_finished`] (the dispatcher, which holds the
+    /// daemon anyway: no second handle per call).
+    pub fn count_call(&self, started: std::time::Instant) {
         let inner = &self.inner;
         if inner.calls.fetch_add(1, Ordering::SeqCst) == 0 {
             let ns = started.saturating_duration_since(inner.epoch).as_nanos();
@@ -203,7 +211,14 @@ impl IdleTimer {
                 self.update(|_| {});
             }
         }
-        CallHold { timer: self.clone() }
+    }
+
+    /// A call counted with [`IdleTimer::count_call`] has ended.
+    pub fn call_finished(&self) {
+        let inner = &self.inner;
+        if inner.calls.fetch_sub(1, Ordering::SeqCst) == 1 && inner.clients.load(Ordering::SeqCst) == 0 {
+            self.update(|_| {});
+        }
     }
 
     pub fn status(&self) -> IdleStatus {
@@ -290,10 +305,7 @@ impl Drop for ClientPresence {
 
 impl Drop for CallHold {
     fn drop(&mut self) {
-        let inner = &self.timer.inner;
-        if inner.calls.fetch_sub(1, Ordering::SeqCst) == 1 && inner.clients.load(Ordering::SeqCst) == 0 {
-            self.timer.update(|_| {});
-        }
+        self.timer.call_finished();
     }
 }
 

@@ -15,8 +15,7 @@
 use super::{Client, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION};
 use crate::daemon::DaemonShared;
 use crate::dispatch::{self, CallContext, ProgramHandler};
-use crate::idle::CallHold;
-use crate::observe::inflight::{CallGuard, Trace};
+use crate::observe::inflight::{CallRecord, CallSlot, Trace};
 use crate::server::{ClientSettings, Server};
 use modvirt_wire::XdrDecode;
 use modvirt_wire::message;
@@ -210,7 +209,7 @@ pub(super) async fn read_loop(
             client: client.clone(),
             header,
             procedure,
-            call: tracked.call.record.clone(),
+            call: tracked.record.clone(),
         };
         let mut call = handler.call(ctx, payload.to_vec());
         if let Some(worker) = server.pool.borrow_free_worker() {
@@ -239,16 +238,31 @@ pub(super) async fn read_loop(
 }
 
 /// Everything held for one call from dispatch until its reply is written:
-/// its in-flight record, its hold on the idle timer (none for passive
-/// observability calls), the client's request slot, and its timing.
+/// its in-flight record, its count on the idle timer (none for passive
+/// observability calls), the client's request slot, and its timing. Both
+/// the record and the count are given back when it is dropped, on every
+/// path; it reaches them through the daemon it holds anyway (handles of
+/// their own would cost two more shared reference counts per call).
 struct Tracked {
-    call: CallGuard,
+    call: Option<CallSlot>,
+    record: Arc<CallRecord>,
     traced: bool,
-    _hold: Option<CallHold>,
+    counted: bool,
     _permit: OwnedSemaphorePermit,
     daemon: Arc<DaemonShared>,
     program: &'static str,
     procedure: &'static Procedure,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            self.daemon.observer.inflight.unregister(call);
+        }
+        if self.counted {
+            self.daemon.idle.call_finished();
+        }
+    }
 }
 
 impl Tracked {
@@ -279,7 +293,7 @@ impl Tracked {
             }
         });
         let started = Instant::now();
-        let call = daemon.observer.inflight.start_call(
+        let call = daemon.observer.inflight.register(
             program,
             procedure.name,
             header.serial,
@@ -293,11 +307,14 @@ impl Tracked {
                 call: ctx.caller_call,
             });
         }
-        let hold = (!observing).then(|| daemon.idle.call_started(started));
+        if !observing {
+            daemon.idle.count_call(started);
+        }
         Tracked {
-            call,
+            record: call.record.clone(),
+            call: Some(call),
             traced,
-            _hold: hold,
+            counted: !observing,
             _permit: permit,
             daemon: daemon.clone(),
             program,
@@ -309,15 +326,15 @@ impl Tracked {
     /// `async fn` around the write: moving this into a future per call
     /// costs more than the recording itself.)
     fn finish(self, ok: bool) {
-        let elapsed = self.call.record.started.elapsed();
+        let elapsed = self.record.started.elapsed();
         if self.traced
-            && let Some(span) = self.call.record.span()
+            && let Some(span) = self.record.span()
         {
             self.daemon.spans.record_call(
                 span,
                 self.program,
                 self.procedure.name,
-                self.call.record.client.pid,
+                self.record.client.pid,
                 ok,
                 elapsed,
             );

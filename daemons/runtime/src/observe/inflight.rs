@@ -184,29 +184,31 @@ struct Slots {
     len: usize,
 }
 
-/// Removes its call from the registry when dropped.
+/// A registered call's place in the registry, for [`InflightRegistry::unregister`].
+/// Owners that hold the daemon anyway (the dispatcher) keep this rather
+/// than a [`CallGuard`], which would hold the registry a second time.
 #[derive(Debug)]
-#[must_use = "the call is unregistered when the guard is dropped"]
-pub struct CallGuard {
-    registry: Arc<InflightRegistry>,
+#[must_use = "a registered call must be unregistered"]
+pub struct CallSlot {
     shard: usize,
     slot: usize,
     pub record: Arc<CallRecord>,
 }
 
+/// Removes its call from the registry when dropped.
+#[derive(Debug)]
+#[must_use = "the call is unregistered when the guard is dropped"]
+pub struct CallGuard {
+    registry: Arc<InflightRegistry>,
+    slot: Option<CallSlot>,
+    pub record: Arc<CallRecord>,
+}
+
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        let taken = {
-            let mut slots = lock(&self.registry.shards[self.shard]);
-            let taken = slots.calls.get_mut(self.slot).and_then(Option::take);
-            if taken.is_some() {
-                slots.free.push(self.slot);
-                slots.len -= 1;
-            }
-            taken
-        };
-        // Our own `record` still holds the call: nothing is freed under the lock.
-        drop(taken);
+        if let Some(slot) = self.slot.take() {
+            self.registry.unregister(slot);
+        }
     }
 }
 
@@ -219,20 +221,25 @@ impl InflightRegistry {
         serial: u32,
         client: Arc<ClientRef>,
     ) -> CallGuard {
-        self.start_call(program, procedure, serial, client, Instant::now(), None)
+        let slot = self.register(program, procedure, serial, client, Instant::now(), None);
+        CallGuard {
+            registry: self.clone(),
+            record: slot.record.clone(),
+            slot: Some(slot),
+        }
     }
 
     /// Registers a call that started at `started`, with a span if `trace`
-    /// says so.
-    pub fn start_call(
-        self: &Arc<Self>,
+    /// says so; [`InflightRegistry::unregister`] it when it ends.
+    pub fn register(
+        &self,
         program: &'static str,
         procedure: &'static str,
         serial: u32,
         client: Arc<ClientRef>,
         started: Instant,
         trace: Option<Trace<'_>>,
-    ) -> CallGuard {
+    ) -> CallSlot {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let span = trace.map(|t| {
             super::spans::CallSpan::start(
@@ -270,12 +277,22 @@ impl InflightRegistry {
                 }
             }
         };
-        CallGuard {
-            registry: self.clone(),
-            shard,
-            slot,
-            record,
-        }
+        CallSlot { shard, slot, record }
+    }
+
+    /// Removes a call registered with [`InflightRegistry::register`].
+    pub fn unregister(&self, call: CallSlot) {
+        let taken = {
+            let mut slots = lock(&self.shards[call.shard]);
+            let taken = slots.calls.get_mut(call.slot).and_then(Option::take);
+            if taken.is_some() {
+                slots.free.push(call.slot);
+                slots.len -= 1;
+            }
+            taken
+        };
+        // `call.record` still holds the call: nothing is freed under the lock.
+        drop(taken);
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<CallRecord>> {
@@ -352,7 +369,8 @@ pub(crate) mod tests {
         // C takes A's slot (same client, same shard), yet is listed after
         // B, and found by its id.
         let c = r.start("REMOTE", "C", 3, client());
-        assert_eq!((c.shard, c.slot), (b.shard, b.slot - 1));
+        let (bs, cs) = (b.slot.as_ref().unwrap(), c.slot.as_ref().unwrap());
+        assert_eq!((cs.shard, cs.slot), (bs.shard, bs.slot - 1));
         let names: Vec<String> = r
             .snapshot(Instant::now())
             .into_iter()

@@ -35,7 +35,11 @@ impl Entry {
     }
 }
 
-type Slot = Mutex<Option<(u64, Entry)>>;
+/// One slot, alone on its cache lines: neighbouring slots are written by
+/// different cores at the same time.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Slot(Mutex<Option<(u64, Entry)>>);
 
 #[derive(Debug)]
 pub(super) struct SpanRing {
@@ -55,7 +59,7 @@ pub(super) struct Read {
 
 fn lock(slot: &Slot) -> MutexGuard<'_, Option<(u64, Entry)>> {
     // A slot is replaced whole: a panic cannot leave it half-written.
-    slot.lock().unwrap_or_else(PoisonError::into_inner)
+    slot.0.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl SpanRing {
@@ -72,7 +76,7 @@ impl SpanRing {
         let at = (seq % self.capacity as u64) as usize;
         let chunk = self.chunks[at / CHUNK].get_or_init(|| {
             let len = CHUNK.min(self.capacity - at / CHUNK * CHUNK);
-            (0..len).map(|_| Mutex::new(None)).collect()
+            (0..len).map(|_| Slot::default()).collect()
         });
         &chunk[at % CHUNK]
     }
