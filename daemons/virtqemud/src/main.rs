@@ -3,9 +3,8 @@
 //! hypervisor version it reports is that of the installed
 //! `qemu-system-x86_64`.
 
-mod version;
-
 use modvirt_runtime::DaemonSpec;
+use virtqemud::version;
 use std::process::ExitCode;
 use std::sync::Arc;
 

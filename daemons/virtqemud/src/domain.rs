@@ -1,0 +1,1 @@
+//! libvirt domain XML: model, parsing and formatting (see the submodules).

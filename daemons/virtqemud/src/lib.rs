@@ -1,0 +1,12 @@
+//! The QEMU driver of `virtqemud`, as a library so its parts can be tested
+//! on their own:
+//!
+//! - [`domain`]: libvirt's domain XML — the model, parsing (with libvirt's
+//!   errors) and formatting for `dumpxml`. No I/O.
+//! - [`qemu`]: running QEMU — the command line built from a definition,
+//!   the process, and the QMP monitor.
+//! - [`version`]: what `CONNECT_GET_TYPE` / `CONNECT_GET_VERSION` report.
+
+pub mod domain;
+pub mod qemu;
+pub mod version;

@@ -1,0 +1,1 @@
+//! Running QEMU: command line, process and QMP monitor (see the submodules).
