@@ -5,6 +5,7 @@
 //! procedures modvirt implements ([`remote`], [`admin`], [`typed_param`]).
 
 pub mod admin;
+pub mod domain;
 pub mod error;
 pub mod message;
 pub mod observe;

@@ -20,6 +20,7 @@ mod trace_file;
 use trace_file::{Frame, Json, all_frames, flat_json, json_int, json_opt_str, vectors_dir};
 
 use modvirt_wire::admin;
+use modvirt_wire::domain;
 use modvirt_wire::message::{self, Header, MessageType, Status};
 use modvirt_wire::program::{
     self, ADMIN, ADMIN_PROGRAM, KEEPALIVE_PROGRAM, ProcKind, REMOTE, REMOTE_PROGRAM,
@@ -46,6 +47,7 @@ const MESSAGE: i32 = 2;
 /// (program, procedure, message type) → the type modelling that payload.
 fn models() -> BTreeMap<(u32, i32, i32), RoundTrip> {
     use admin::*;
+    use domain::*;
     use remote::*;
     let r = REMOTE_PROGRAM;
     let a = ADMIN_PROGRAM;
@@ -76,6 +78,47 @@ fn models() -> BTreeMap<(u32, i32, i32), RoundTrip> {
         ((r, 360, REPLY), round_trip::<()>),
         ((r, 361, CALL), round_trip::<()>),
         ((r, 361, REPLY), round_trip::<()>),
+        // REMOTE, domains and node
+        ((r, 9, CALL), round_trip::<DomainArgs>),
+        ((r, 9, REPLY), round_trip::<()>),
+        ((r, 11, CALL), round_trip::<DomainDefineXmlArgs>),
+        ((r, 11, REPLY), round_trip::<DomainRet>),
+        ((r, 12, CALL), round_trip::<DomainArgs>),
+        ((r, 12, REPLY), round_trip::<()>),
+        ((r, 14, CALL), round_trip::<DomainFlagsArgs>),
+        ((r, 14, REPLY), round_trip::<StringRet>),
+        ((r, 15, CALL), round_trip::<DomainArgs>),
+        ((r, 15, REPLY), round_trip::<IntRet>),
+        ((r, 16, CALL), round_trip::<DomainArgs>),
+        ((r, 16, REPLY), round_trip::<DomainGetInfoRet>),
+        ((r, 19, CALL), round_trip::<DomainArgs>),
+        ((r, 19, REPLY), round_trip::<StringRet>),
+        ((r, 23, CALL), round_trip::<DomainLookupByNameArgs>),
+        ((r, 23, REPLY), round_trip::<DomainRet>),
+        ((r, 24, CALL), round_trip::<DomainLookupByUuidArgs>),
+        ((r, 24, REPLY), round_trip::<DomainRet>),
+        ((r, 51, CALL), round_trip::<()>),
+        ((r, 51, REPLY), round_trip::<CountRet>),
+        ((r, 121, CALL), round_trip::<DomainArgs>),
+        ((r, 121, REPLY), round_trip::<DomainGetSecurityLabelRet>),
+        ((r, 122, CALL), round_trip::<()>),
+        ((r, 122, REPLY), round_trip::<NodeGetSecurityModelRet>),
+        ((r, 150, CALL), round_trip::<DomainArgs>),
+        ((r, 150, REPLY), round_trip::<IntRet>),
+        ((r, 151, CALL), round_trip::<DomainArgs>),
+        ((r, 151, REPLY), round_trip::<IntRet>),
+        ((r, 183, CALL), round_trip::<DomainFlagsArgs>),
+        ((r, 183, REPLY), round_trip::<IntRet>),
+        ((r, 187, CALL), round_trip::<DomainFlagsArgs>),
+        ((r, 187, REPLY), round_trip::<IntRet>),
+        ((r, 212, CALL), round_trip::<DomainFlagsArgs>),
+        ((r, 212, REPLY), round_trip::<DomainGetStateRet>),
+        ((r, 231, CALL), round_trip::<DomainFlagsArgs>),
+        ((r, 231, REPLY), round_trip::<()>),
+        ((r, 273, CALL), round_trip::<ConnectListAllDomainsArgs>),
+        ((r, 273, REPLY), round_trip::<ConnectListAllDomainsRet>),
+        ((r, 426, CALL), round_trip::<DomainFlagsArgs>),
+        ((r, 426, REPLY), round_trip::<DomainGetMessagesRet>),
         // ADMIN, procedures 1–19
         ((a, 1, CALL), round_trip::<FlagsArgs>),
         ((a, 1, REPLY), round_trip::<()>),
