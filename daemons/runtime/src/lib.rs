@@ -27,4 +27,4 @@ pub mod remote;
 pub mod server;
 
 pub use daemon::{DaemonShared, DaemonSpec, main};
-pub use remote::{DriverInfo, VersionFuture};
+pub use remote::{DriverInfo, InitFuture, ShutdownFuture, VersionFuture};

@@ -24,6 +24,8 @@ const CONNECT_NO_ALIASES: u32 = 2;
 pub type VersionFuture = Pin<Box<dyn Future<Output = Result<u64, RpcError>> + Send + 'static>>;
 /// What a driver does when the daemon stops.
 pub type ShutdownFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+/// A driver's initialisation: an error stops the daemon with that message.
+pub type InitFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
 
 /// What a daemon's driver tells the connection layer about itself.
 pub trait DriverInfo: Send + Sync + 'static {
@@ -34,11 +36,16 @@ pub trait DriverInfo: Send + Sync + 'static {
     /// `CONNECT_GET_VERSION`: the hypervisor's version.
     fn version(&self) -> VersionFuture;
 
-    /// Driver initialisation at start-up, inside the `driver` phase: add
-    /// steps with `phase.step(…)` and counts with `detail`. An error stops
-    /// the daemon with that message.
-    fn init(&self, _phase: &crate::observe::phases::PhaseGuard) -> Result<(), String> {
-        Ok(())
+    /// Driver initialisation at start-up, inside the `driver` phase (which
+    /// ends when `phase` is dropped): add steps with `phase.step(…)` and
+    /// counts with `detail`. `daemon` gives the idle timer, paths, job
+    /// locks and peers. An error stops the daemon with that message.
+    fn init(
+        &self,
+        _daemon: Arc<crate::daemon::DaemonShared>,
+        _phase: crate::observe::phases::PhaseGuard,
+    ) -> InitFuture {
+        Box::pin(async { Ok(()) })
     }
 
     /// The daemon is stopping (idle exit or signal): no client is served any

@@ -26,7 +26,7 @@ use modvirt_runtime::dispatch::{CallContext, CallFuture, decode_args, encode_ret
 use modvirt_runtime::observe::inflight::Waiting;
 use modvirt_runtime::observe::phases::PhaseGuard;
 use modvirt_runtime::peer::PeerTarget;
-use modvirt_runtime::{DaemonSpec, DriverInfo, VersionFuture};
+use modvirt_runtime::{DaemonShared, DaemonSpec, DriverInfo, InitFuture, VersionFuture};
 use modvirt_wire::remote::{
     DomainArgs, DomainLookupByNameArgs, DomainRet, NetworkLookupByNameArgs, NetworkRet, NonnullDomain,
     NonnullNetwork, Uuid,
@@ -146,11 +146,13 @@ impl DriverInfo for TestDriver {
         Box::pin(async { Ok(1_000_000) })
     }
 
-    fn init(&self, phase: &PhaseGuard) -> Result<(), String> {
-        let step = phase.step("enumerate");
-        std::thread::sleep(env_ms("MODVIRT_TESTD_INIT_MS", 5));
-        step.detail("3 test objects");
-        Ok(())
+    fn init(&self, _daemon: Arc<DaemonShared>, phase: PhaseGuard) -> InitFuture {
+        Box::pin(async move {
+            let step = phase.step("enumerate");
+            tokio::time::sleep(env_ms("MODVIRT_TESTD_INIT_MS", 5)).await;
+            step.detail("3 test objects");
+            Ok(())
+        })
     }
 
     fn shutdown(&self) -> modvirt_runtime::remote::ShutdownFuture {

@@ -131,8 +131,7 @@ async fn serve(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), Sta
     drop(phase);
 
     let phase = phases.begin("driver");
-    s.spec.driver.init(&phase).map_err(StartError::Driver)?;
-    drop(phase);
+    s.spec.driver.init(daemon.clone(), phase).await.map_err(StartError::Driver)?;
 
     let mut accept_tasks = Vec::new();
     let mut keep = Vec::new();
