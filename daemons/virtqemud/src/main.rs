@@ -1,17 +1,15 @@
-//! `virtqemud`: the QEMU hypervisor daemon. For now it serves the
-//! connection level of `qemu:///system` (its QEMU driver comes next); the
-//! hypervisor version it reports is that of the installed
-//! `qemu-system-x86_64`.
+//! `virtqemud`: the QEMU hypervisor daemon: `qemu:///system` with real
+//! QEMU guests (see the `driver` module of the library).
 
 use modvirt_runtime::DaemonSpec;
-use virtqemud::version;
 use std::process::ExitCode;
 use std::sync::Arc;
+use virtqemud::driver::QemuDriver;
 
 fn main() -> ExitCode {
     modvirt_runtime::main(DaemonSpec {
         name: "virtqemud",
         about: "libvirt QEMU management daemon (modvirt)",
-        driver: Arc::new(version::QemuInfo::default()),
+        driver: Arc::new(QemuDriver::default()),
     })
 }

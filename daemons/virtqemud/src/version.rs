@@ -16,6 +16,12 @@ pub struct QemuInfo {
     version: Arc<OnceCell<Result<u64, RpcError>>>,
 }
 
+/// The emulator guests run in: `qemu-system-x86_64` from `PATH` (or its
+/// bare name, so that starting a guest reports it missing).
+pub fn emulator_path() -> PathBuf {
+    find_in_path(EMULATOR).unwrap_or_else(|| PathBuf::from(EMULATOR))
+}
+
 fn find_in_path(bin: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     std::env::split_paths(&path)

@@ -131,7 +131,11 @@ async fn serve(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), Sta
     drop(phase);
 
     let phase = phases.begin("driver");
-    s.spec.driver.init(daemon.clone(), phase).await.map_err(StartError::Driver)?;
+    s.spec
+        .driver
+        .init(daemon.clone(), phase)
+        .await
+        .map_err(StartError::Driver)?;
 
     let mut accept_tasks = Vec::new();
     let mut keep = Vec::new();

@@ -1,0 +1,295 @@
+//! Where the QEMU driver keeps things, under the daemon's root (libvirt's
+//! layout):
+//!
+//! - `etc/libvirt/qemu/NAME.xml`: persistent definitions;
+//!   `etc/libvirt/qemu/autostart/NAME.xml`: a symlink per autostarted one;
+//! - `run/libvirt/qemu/NAME.xml`: the live status of a running guest
+//!   (`<domstatus>`: state, reason, pid, monitor, then the live definition);
+//! - `var/lib/libvirt/qemu/domain-ID-NAME/`: its QMP socket;
+//! - `var/log/libvirt/qemu/NAME.log`: QEMU's output.
+//!
+//! Every file is written whole to a temporary name and renamed, so a crash
+//! never leaves half a definition.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The driver's directories.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub config_dir: PathBuf,
+    pub autostart_dir: PathBuf,
+    pub status_dir: PathBuf,
+    pub lib_dir: PathBuf,
+    pub log_dir: PathBuf,
+}
+
+/// What a status file says of a running guest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub state: String,
+    pub reason: String,
+    pub pid: i32,
+    pub id: i32,
+    pub monitor: PathBuf,
+    /// The live definition (`<domain …>…</domain>`).
+    pub domain_xml: String,
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, then rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn escape_attr(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('\'', "&apos;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn unescape_attr(s: &str) -> String {
+    s.replace("&apos;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The value of `name='…'` (or `"…"`) in `tag`.
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let at = tag.find(&format!(" {name}="))? + name.len() + 2;
+    let quote = tag[at..].chars().next()?;
+    let rest = &tag[at + 1..];
+    let end = rest.find(quote)?;
+    Some(unescape_attr(&rest[..end]))
+}
+
+impl Status {
+    pub fn to_xml(&self) -> String {
+        format!(
+            "<domstatus state='{}' reason='{}' pid='{}' id='{}'>\n  <monitor path='{}' type='unix'/>\n{}\n</domstatus>\n",
+            escape_attr(&self.state),
+            escape_attr(&self.reason),
+            self.pid,
+            self.id,
+            escape_attr(&self.monitor.to_string_lossy()),
+            self.domain_xml.trim_end()
+        )
+    }
+
+    /// Reads what [`Status::to_xml`] wrote.
+    pub fn parse(text: &str) -> Result<Status, String> {
+        let head_end = text.find('>').ok_or("no <domstatus> element")?;
+        let head = &text[..head_end];
+        if !head.trim_start().starts_with("<domstatus") {
+            return Err("no <domstatus> element".into());
+        }
+        let need = |tag: &str, name: &str| attr(tag, name).ok_or(format!("missing {name}"));
+        let mon_at = text.find("<monitor").ok_or("no <monitor> element")?;
+        let mon = &text[mon_at..mon_at + text[mon_at..].find('>').ok_or("unterminated <monitor>")?];
+        let dom_start = text.find("<domain").ok_or("no <domain> element")?;
+        let dom_end = text.rfind("</domain>").ok_or("no </domain>")? + "</domain>".len();
+        Ok(Status {
+            state: need(head, "state")?,
+            reason: need(head, "reason")?,
+            pid: need(head, "pid")?.parse().map_err(|_| "bad pid")?,
+            id: need(head, "id")?.parse().map_err(|_| "bad id")?,
+            monitor: PathBuf::from(need(mon, "path")?),
+            domain_xml: text[dom_start..dom_end].to_owned(),
+        })
+    }
+}
+
+impl Store {
+    /// The directories under `etc`, `run`, `lib` and `log` (the daemon's
+    /// `…/etc/libvirt`, `…/run/libvirt`, `…/var/lib/libvirt`, `…/var/log/libvirt`).
+    pub fn new(etc: &Path, run: &Path, lib: &Path, log: &Path) -> Store {
+        Store {
+            config_dir: etc.join("qemu"),
+            autostart_dir: etc.join("qemu/autostart"),
+            status_dir: run.join("qemu"),
+            lib_dir: lib.join("qemu"),
+            log_dir: log.join("qemu"),
+        }
+    }
+
+    pub fn config_path(&self, name: &str) -> PathBuf {
+        self.config_dir.join(format!("{name}.xml"))
+    }
+
+    pub fn autostart_path(&self, name: &str) -> PathBuf {
+        self.autostart_dir.join(format!("{name}.xml"))
+    }
+
+    pub fn status_path(&self, name: &str) -> PathBuf {
+        self.status_dir.join(format!("{name}.xml"))
+    }
+
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.log_dir.join(format!("{name}.log"))
+    }
+
+    /// The directory of a running guest's sockets and pid file.
+    pub fn domain_dir(&self, id: i32, name: &str) -> PathBuf {
+        self.lib_dir.join(format!("domain-{id}-{name}"))
+    }
+
+    pub fn save_config(&self, name: &str, xml: &str) -> io::Result<()> {
+        write_atomic(&self.config_path(name), xml.as_bytes())
+    }
+
+    /// Removes the definition and its autostart link.
+    pub fn delete_config(&self, name: &str) -> io::Result<()> {
+        self.set_autostart(name, false)?;
+        match std::fs::remove_file(self.config_path(name)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn autostart(&self, name: &str) -> bool {
+        self.autostart_path(name).symlink_metadata().is_ok()
+    }
+
+    pub fn set_autostart(&self, name: &str, on: bool) -> io::Result<()> {
+        let link = self.autostart_path(name);
+        if on {
+            std::fs::create_dir_all(&self.autostart_dir)?;
+            let tmp = self.autostart_dir.join(format!(".{name}.xml.tmp"));
+            let _ = std::fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(self.config_path(name), &tmp)?;
+            std::fs::rename(&tmp, &link)
+        } else {
+            match std::fs::remove_file(&link) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    /// Every persistent definition: (file name without `.xml`, its text),
+    /// sorted by name; unreadable files are reported, not fatal.
+    pub fn configs(&self) -> (Vec<(String, String)>, Vec<String>) {
+        read_xml_dir(&self.config_dir)
+    }
+
+    pub fn save_status(&self, name: &str, status: &Status) -> io::Result<()> {
+        write_atomic(&self.status_path(name), status.to_xml().as_bytes())
+    }
+
+    pub fn delete_status(&self, name: &str) -> io::Result<()> {
+        match std::fs::remove_file(self.status_path(name)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every status file left by a previous run.
+    pub fn statuses(&self) -> (Vec<(String, String)>, Vec<String>) {
+        read_xml_dir(&self.status_dir)
+    }
+}
+
+fn read_xml_dir(dir: &Path) -> (Vec<(String, String)>, Vec<String>) {
+    let mut found = Vec::new();
+    let mut problems = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return (found, problems),
+        Err(e) => return (found, vec![format!("cannot read {}: {e}", dir.display())]),
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".xml"))
+            .filter(|n| !n.starts_with('.'))
+        else {
+            continue;
+        };
+        if !path.is_file() {
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(text) => found.push((name.to_owned(), text)),
+            Err(e) => problems.push(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+    found.sort();
+    (found, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &Path) -> Store {
+        Store::new(
+            &dir.join("etc"),
+            &dir.join("run"),
+            &dir.join("lib"),
+            &dir.join("log"),
+        )
+    }
+
+    #[test]
+    fn configs_autostart_and_status_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        s.save_config("a", "<domain><name>a</name></domain>").unwrap();
+        s.save_config("b", "<domain><name>b</name></domain>").unwrap();
+        s.set_autostart("a", true).unwrap();
+        assert!(s.autostart("a") && !s.autostart("b"));
+        let (configs, problems) = s.configs();
+        assert!(problems.is_empty());
+        assert_eq!(
+            configs.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let names: Vec<_> = std::fs::read_dir(&s.config_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.to_string_lossy().contains(".tmp")),
+            "{names:?}"
+        );
+
+        let st = Status {
+            state: "running".into(),
+            reason: "booted".into(),
+            pid: 42,
+            id: 1,
+            monitor: dir.path().join("it's <here>"),
+            domain_xml: "<domain type='qemu' id='1'>\n  <name>a</name>\n</domain>".into(),
+        };
+        s.save_status("a", &st).unwrap();
+        let back = Status::parse(&std::fs::read_to_string(s.status_path("a")).unwrap()).unwrap();
+        assert_eq!(back, st);
+
+        s.delete_config("a").unwrap();
+        assert!(!s.autostart("a") && !s.config_path("a").exists());
+        s.delete_status("a").unwrap();
+        s.delete_status("a").unwrap();
+    }
+
+    #[test]
+    fn broken_status_files_are_errors() {
+        assert!(Status::parse("garbage").is_err());
+        assert!(
+            Status::parse("<domstatus state='running'><monitor path='/x'/><domain/></domstatus>").is_err()
+        );
+    }
+}
