@@ -140,22 +140,19 @@ fn read_only_socket_names_the_api_as_libvirt_does() {
         &err,
         "operation forbidden: read only access prevents virDomainDefineXML\n",
     );
-    let err = err_stderr(&d.virsh(&["define", &xml]));
-    assert_contains(
-        &err,
-        "this function is not supported by the connection driver: virDomainDefineXML\n",
-    );
+    // The read-write socket accepts it.
+    assert_contains(&ok_stdout(&d.virsh(&["define", &xml])), "defined from");
 }
 
 #[test]
 fn unimplemented_call_is_not_supported() {
     let d = start();
-    let out = d.virsh(&["list", "--all"]);
+    let out = d.virsh(&["sysinfo"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         err_stderr(&out),
-        "error: Failed to list active domains\n\
-         error: this function is not supported by the connection driver: virConnectNumOfDomains\n"
+        "error: failed to get sysinfo\n\
+         error: this function is not supported by the connection driver: virConnectGetSysinfo\n"
     );
     // The connection survives the error: the daemon still answers.
     assert_eq!(ok_stdout(&d.virsh(&["hostname"])), format!("{}\n\n", hostname()));
