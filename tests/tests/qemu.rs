@@ -288,3 +288,98 @@ fn bad_definitions_are_refused_and_lose_nothing() {
     assert_eq!(list.split_whitespace().collect::<Vec<_>>(), ["good"]);
     assert!(ok_stdout(&d.virsh(&["dumpxml", "good"])).contains("<name>good</name>"));
 }
+
+fn define_xml(d: &Daemon, file: &str, xml: &str) {
+    let path = d.root.path().join(file);
+    std::fs::write(&path, xml).expect("write xml");
+    ok_stdout(&d.virsh(&["define", path.to_str().unwrap_or_default()]));
+}
+
+#[test]
+fn a_missing_emulator_or_a_qemu_that_exits_at_once_is_a_clear_error() {
+    let (d, _g) = qemud(&[]);
+    let missing = guest_xml("noemu", "6a1f0b3e-52c4-4c1e-9d2a-0c0ffee0000b").replace(
+        "<devices>",
+        "<devices>\n    <emulator>/nonexistent/qemu-system-x86_64</emulator>",
+    );
+    define_xml(&d, "noemu.xml", &missing);
+    let err = err_stderr(&d.virsh(&["start", "noemu"]));
+    assert!(
+        err.contains("Cannot find QEMU binary /nonexistent/qemu-system-x86_64"),
+        "{err}"
+    );
+    assert!(
+        ok_stdout(&d.virsh(&["list", "--all"])).contains("noemu"),
+        "still listed"
+    );
+
+    let bad_disk = guest_xml("baddisk", "6a1f0b3e-52c4-4c1e-9d2a-0c0ffee0000c").replace(
+        "<devices>",
+        "<devices>\n    <disk type='file' device='disk'><source file='/nonexistent/disk.img'/><target dev='vda'/></disk>",
+    );
+    define_xml(&d, "baddisk.xml", &bad_disk);
+    let err = err_stderr(&d.virsh(&["start", "baddisk"]));
+    assert!(err.contains("/nonexistent/disk.img"), "QEMU's own words: {err}");
+    assert_eq!(state(&d, "baddisk"), "shut off (unknown)");
+}
+
+#[test]
+fn undefining_a_running_guest_makes_it_transient() {
+    let (d, _g) = qemud(&[]);
+    define(&d, "undef", "6a1f0b3e-52c4-4c1e-9d2a-0c0ffee0000d");
+    ok_stdout(&d.virsh(&["start", "undef"]));
+    ok_stdout(&d.virsh(&["undefine", "undef"]));
+    let info = ok_stdout(&d.virsh(&["dominfo", "undef"]));
+    assert!(
+        info.contains("Persistent:     no") && info.contains("running"),
+        "{info}"
+    );
+    assert!(!d.root.path().join("etc/libvirt/qemu/undef.xml").exists());
+    ok_stdout(&d.virsh(&["destroy", "undef"]));
+    assert!(
+        !ok_stdout(&d.virsh(&["list", "--all"])).contains("undef"),
+        "gone once stopped"
+    );
+}
+
+/// A QEMU that stops answering (SIGSTOP): the job waiting on it shows in
+/// `domcontrol` and `virt-daemons hangs`, a second job times out after 30 s
+/// with libvirt's message naming the holder, and destroy still works.
+#[test]
+fn a_hung_qemu_holds_the_job_lock_and_destroy_still_works() {
+    let (d, _g) = qemud(&[]);
+    define(&d, "hung", "6a1f0b3e-52c4-4c1e-9d2a-0c0ffee0000e");
+    ok_stdout(&d.virsh(&["start", "hung"]));
+    let pid = guest_pid(d.root.path(), "hung");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGSTOP)
+        .expect("SIGSTOP");
+    let mut suspend = d.spawn_virsh(&["suspend", "hung"]);
+    assert!(wait_for(Duration::from_secs(10), || {
+        ok_stdout(&d.virsh(&["domcontrol", "hung"])).contains("occupied")
+    }));
+    let hangs = modvirt_tests::virt_daemons(d.root.path(), &["hangs", "--older-than", "0"]);
+    assert!(
+        hangs.contains("DOMAIN_SUSPEND") && hangs.contains(&format!("qemu pid {pid}")),
+        "{hangs}"
+    );
+    let started = std::time::Instant::now();
+    let err = err_stderr(&d.virsh(&["resume", "hung"]));
+    assert!(
+        started.elapsed() >= Duration::from_secs(29),
+        "waited the job timeout"
+    );
+    assert!(
+        err.contains(
+            "Timed out during operation: cannot acquire state change lock (held by virDomainSuspend"
+        ),
+        "{err}"
+    );
+    ok_stdout(&d.virsh(&["destroy", "hung"]));
+    assert!(
+        suspend
+            .wait_exit(Duration::from_secs(10))
+            .is_some_and(|s| !s.success()),
+        "the stuck suspend failed"
+    );
+    assert_eq!(state(&d, "hung"), "shut off (destroyed)");
+}

@@ -26,6 +26,11 @@ use std::time::{Duration, Instant};
 const MONITOR_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long destroy waits after SIGTERM before SIGKILL.
 const DESTROY_GRACE: Duration = Duration::from_secs(3);
+/// How long a job waits for QEMU's answer to a monitor command. libvirt
+/// waits forever; so, in practice, do we — `virsh destroy` kills QEMU
+/// without waiting for the job, which fails the command at once.
+const QMP_WAIT: Duration = Duration::from_secs(24 * 3600);
+
 /// The idle-timer reason a running guest holds.
 pub const GUESTS_REASON: &str = "running guests";
 
@@ -87,9 +92,14 @@ impl Core {
                 pid: None,
             })
         });
+        let emulator = def
+            .devices
+            .emulator
+            .as_ref()
+            .map_or_else(|| self.emulator.clone(), std::path::PathBuf::from);
         let started = process::start(&Launch {
             name: &def.name,
-            binary: &self.emulator,
+            binary: &emulator,
             args: &args,
             log_path: &log_path,
             pidfile: &pidfile,
@@ -259,7 +269,10 @@ impl Core {
         tracing::info!(target: "qemu", "guest '{}' (pid {pid}) stopped", dom.name);
     }
 
-    /// Kills the guest of `dom` (the caller holds its job lock).
+    /// Kills the guest of `dom` — before taking its job lock, as libvirt
+    /// does, so that a job stuck on an unresponsive QEMU cannot keep the
+    /// guest from being destroyed (its monitor command fails once QEMU is
+    /// gone).
     pub async fn destroy_domain(self: &Arc<Self>, dom: &Arc<Dom>) -> Result<(), RpcError> {
         let process = {
             let mut st = dom.lock();
@@ -291,7 +304,9 @@ impl Core {
             description: format!("qmp reply from qemu pid {pid} ({command})"),
             pid: Some(pid),
         });
-        qmp.execute(command, None).await.map_err(qmp_error)
+        qmp.execute_with_timeout(command, None, QMP_WAIT)
+            .await
+            .map_err(qmp_error)
     }
 
     /// Sets the state of a running guest after a command that changed it.

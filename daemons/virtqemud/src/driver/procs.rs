@@ -357,9 +357,9 @@ async fn destroy(core: &Arc<Core>, ctx: &CallContext, p: &[u8]) -> CallResult {
     };
     // GRACEFUL is accepted: destroy always tries SIGTERM first.
     bad_flags(flags, 1, "virDomainDestroyFlags")?;
-    // libvirt lets destroy interrupt a job; it waits only for the lock.
-    let _job = job(core, ctx, &dom).await?;
+    // Kill first, then wait for whatever job was running to give up.
     core.destroy_domain(&dom).await?;
+    let _job = job(core, ctx, &dom).await?;
     encode_ret(&())
 }
 
