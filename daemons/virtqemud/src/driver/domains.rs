@@ -272,3 +272,69 @@ pub fn matches_filter(st: &DomainState, flags: u32) -> bool {
         && group(list::HAS_SNAPSHOT, list::NO_SNAPSHOT, false)
         && group(list::HAS_CHECKPOINT, list::NO_CHECKPOINT, false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dom_state(persistent: bool, autostart: bool) -> DomainState {
+        let xml = "<domain type='qemu'><name>t</name><memory>65536</memory><vcpu>1</vcpu>\
+                   <os><type arch='x86_64' machine='pc'>hvm</type></os></domain>";
+        let def = DomainDef::parse(xml, &mut || 7u64).expect("parse");
+        DomainState {
+            def,
+            persistent,
+            autostart,
+            run: None,
+            shutoff_reason: 0,
+        }
+    }
+
+    #[test]
+    fn list_filters_follow_libvirt() {
+        let st = dom_state(true, true);
+        assert!(matches_filter(&st, 0));
+        assert!(matches_filter(
+            &st,
+            list::INACTIVE | list::PERSISTENT | list::AUTOSTART
+        ));
+        assert!(
+            matches_filter(&st, list::ACTIVE | list::INACTIVE),
+            "both halves of a group: either"
+        );
+        assert!(!matches_filter(&st, list::ACTIVE));
+        assert!(!matches_filter(&st, list::TRANSIENT));
+        assert!(!matches_filter(&st, list::NO_AUTOSTART));
+        assert!(matches_filter(&st, list::SHUTOFF) && !matches_filter(&st, list::RUNNING));
+        assert!(!matches_filter(&st, list::PAUSED | list::OTHER));
+        assert!(matches_filter(
+            &st,
+            list::NO_SNAPSHOT | list::NO_MANAGEDSAVE | list::NO_CHECKPOINT
+        ));
+        assert!(!matches_filter(&st, list::HAS_SNAPSHOT) && !matches_filter(&st, list::MANAGEDSAVE));
+        let transient = dom_state(false, false);
+        assert!(matches_filter(&transient, list::TRANSIENT | list::NO_AUTOSTART));
+    }
+
+    #[test]
+    fn names_and_uuids_stay_unique() {
+        let d = Domains::default();
+        let a = Dom::new(dom_state(true, false).def, true, false);
+        d.insert(a.clone()).expect("first");
+        assert!(d.by_name("t").is_ok() && d.by_uuid(&a.uuid).is_ok());
+        let mut other = dom_state(true, false).def;
+        other.uuid[0] ^= 1;
+        let e = d
+            .insert(Dom::new(other, true, false))
+            .expect_err("same name, other uuid");
+        assert!(e.text().contains("already exists with uuid"), "{}", e.text());
+        d.remove(&a);
+        assert!(d.is_empty());
+        assert!(
+            d.by_name("t")
+                .unwrap_err()
+                .text()
+                .contains("no domain with matching name 't'")
+        );
+    }
+}
