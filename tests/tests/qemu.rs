@@ -93,6 +93,16 @@ fn a_guest_lives_its_whole_life_through_virsh() {
         info.contains("Max memory:     65536 KiB") && info.contains("Persistent:     yes"),
         "{info}"
     );
+    let node = ok_stdout(&d.virsh(&["nodeinfo"]));
+    assert!(
+        node.contains("CPU model:           x86_64") && node.contains("NUMA cell(s):        1"),
+        "{node}"
+    );
+    let caps = ok_stdout(&d.virsh(&["capabilities"]));
+    assert!(
+        caps.contains("<os_type>hvm</os_type>") && caps.contains("<domain type='qemu'/>"),
+        "{caps}"
+    );
 
     assert!(ok_stdout(&d.virsh(&["start", "vm1"])).contains("Domain 'vm1' started"));
     assert_eq!(state(&d, "vm1"), "running (booted)");
