@@ -65,7 +65,8 @@ workload() {
     echo "$name rss_${N}_kib=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")"
 }
 
-# QEMU alone: exec to QMP greeting.
+# QEMU alone: exec until its QMP socket is listening (bash polling, no
+# interpreter start-up in the figure).
 qemu_alone() {
     local times=() s t0
     for i in $(seq "$STARTS"); do
@@ -74,15 +75,7 @@ qemu_alone() {
         qemu-system-x86_64 -S -nodefaults -no-user-config -display none -machine pc -accel tcg -m 64 \
             -qmp "unix:$s,server=on,wait=off" &
         local qpid=$!
-        python3 - "$s" <<'PY'
-import socket, sys, time
-path = sys.argv[1]
-while True:
-    try:
-        c = socket.socket(socket.AF_UNIX); c.connect(path); c.recv(4096); break
-    except OSError:
-        time.sleep(0.001)
-PY
+        until [ -S "$s" ]; do :; done
         times+=("$(echo "$(now) - $t0" | bc)")
         kill -9 "$qpid"; wait "$qpid" 2>/dev/null || true
     done
@@ -94,6 +87,8 @@ in_namespace() {
     mount -t tmpfs -o mode=0755 modvirt-bench-run /run
     for d in /var/lib /var/cache /var/log; do mount -t tmpfs -o mode=0755 modvirt-bench "$d"; done
     mount --bind "$dir/etc" /etc/libvirt
+    mount --bind "$dir/passwd" /etc/passwd
+    mount --bind "$dir/group" /etc/group
     "$LIBVIRTD" -f "$dir/libvirtd.conf" -p "$dir/libvirtd.pid" >"$WORK/libvirtd.log" 2>&1 &
     local pid=$!
     for _ in $(seq 3000); do [ -S "$dir/sock/libvirt-sock" ] && break; sleep 0.01; done
@@ -115,7 +110,13 @@ if [ -x "$LIBVIRTD" ] && [ "$(id -u)" = 0 ]; then
     dir=$WORK/libvirtd-root
     mkdir -p "$dir/etc" "$dir/sock"
     cp -a /etc/libvirt/. "$dir/etc/" 2>/dev/null || true
-    printf 'user = "root"\ngroup = "root"\n' >>"$dir/etc/qemu.conf"
+    printf 'user = "root"\ngroup = "root"\nstdio_handler = "file"\n' >>"$dir/etc/qemu.conf"
+    # libvirt resolves its default guest user before reading qemu.conf.
+    cp /etc/passwd "$dir/passwd"
+    cp /etc/group "$dir/group"
+    getent group libvirt-qemu >/dev/null || echo 'libvirt-qemu:x:64055:' >>"$dir/group"
+    getent passwd libvirt-qemu >/dev/null ||
+        echo 'libvirt-qemu:x:64055:64055:Libvirt Qemu:/var/lib/libvirt:/usr/sbin/nologin' >>"$dir/passwd"
     printf 'unix_sock_dir = "%s"\n' "$dir/sock" >"$dir/libvirtd.conf"
     unshare --mount --propagation private --pid --fork --kill-child --mount-proc -- \
         "$BASH" "${BASH_SOURCE[0]}" __in_namespace
