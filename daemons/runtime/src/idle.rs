@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -38,20 +38,40 @@ struct State {
 struct Inner {
     state: Mutex<State>,
     changed: Notify,
-    /// Calls in flight (outside the lock: see the module doc).
-    calls: AtomicUsize,
+    /// Calls in flight, striped so that calls on different cores do not
+    /// share a cache line (outside the lock: see the module doc). A call may
+    /// end on another stripe than it started on; only the sum means anything.
+    calls: [Stripe; STRIPES],
     /// `State::clients`, readable without the lock; written under it.
     clients: AtomicUsize,
-    /// Since when calls have been in flight without a break, in
-    /// nanoseconds after `epoch`.
-    calls_since_ns: AtomicU64,
-    epoch: std::time::Instant,
+}
+
+/// Stripes of the call counter.
+const STRIPES: usize = 8;
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Stripe(AtomicIsize);
+
+/// This thread's stripe (threads are spread round-robin).
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    }
+    MINE.with(|m| *m)
 }
 
 impl Inner {
+    /// Calls in flight now.
+    fn calls(&self) -> usize {
+        let sum: isize = self.calls.iter().map(|s| s.0.load(Ordering::SeqCst)).sum();
+        sum.max(0) as usize
+    }
+
     /// No client, no call, no inhibitor (whatever the timeout).
     fn is_idle(&self, s: &State) -> bool {
-        s.clients == 0 && s.inhibitors.is_empty() && self.calls.load(Ordering::SeqCst) == 0
+        s.clients == 0 && s.inhibitors.is_empty() && self.calls() == 0
     }
 
     /// When the countdown ends, if it runs (idle with a timeout).
@@ -74,8 +94,10 @@ pub struct InhibitorGroup {
 pub struct IdleStatus {
     pub timeout: u32,
     pub clients: usize,
-    /// Grouped by reason, in reason order; calls in flight appear as
-    /// [`CALLS_REASON`].
+    /// Calls in flight (they hold the timer too: reported as
+    /// [`CALLS_REASON`] by the status snapshot, which knows their ages).
+    pub calls: usize,
+    /// Grouped by reason, in reason order.
     pub inhibitors: Vec<InhibitorGroup>,
     /// Seconds left before exit, if the countdown is running.
     pub remaining: Option<Duration>,
@@ -122,10 +144,8 @@ impl IdleTimer {
                     was_idle: true,
                 }),
                 changed: Notify::new(),
-                calls: AtomicUsize::new(0),
+                calls: Default::default(),
                 clients: AtomicUsize::new(0),
-                calls_since_ns: AtomicU64::new(0),
-                epoch: std::time::Instant::now(),
             }),
         }
     }
@@ -185,38 +205,34 @@ impl IdleTimer {
         ClientPresence { timer: self.clone() }
     }
 
-    /// Counts a call in flight that started at `started`, until the hold
-    /// is dropped.
+    /// Counts a call in flight until the hold is dropped.
     ///
-    /// Lock-free unless the daemon may turn busy: the counter changes
-    /// first, then the client count is read (both `SeqCst`), while a client
-    /// leaving writes its count first and then reads the counter, so at
-    /// least one side sees the other and re-evaluates under the lock.
-    pub fn call_started(&self, started: std::time::Instant) -> CallHold {
-        self.count_call(started);
+    /// Lock-free unless no client counts (a call outliving its client): the
+    /// counter changes first, then the client count is read (both
+    /// `SeqCst`), while a client leaving writes its count first and then
+    /// reads the counter, so at least one side sees the other and
+    /// re-evaluates under the lock.
+    pub fn call_started(&self) -> CallHold {
+        self.count_call();
         CallHold { timer: self.clone() }
     }
 
     /// [`IdleTimer::call_started`] for an owner that ends the call itself
     /// with [`IdleTimer::call_finished`] (the dispatcher, which holds the
     /// daemon anyway: no second handle per call).
-    pub fn count_call(&self, started: std::time::Instant) {
+    pub fn count_call(&self) {
         let inner = &self.inner;
-        if inner.calls.fetch_add(1, Ordering::SeqCst) == 0 {
-            let ns = started.saturating_duration_since(inner.epoch).as_nanos();
-            inner
-                .calls_since_ns
-                .store(u64::try_from(ns).unwrap_or(u64::MAX), Ordering::Relaxed);
-            if inner.clients.load(Ordering::SeqCst) == 0 {
-                self.update(|_| {});
-            }
+        inner.calls[stripe()].0.fetch_add(1, Ordering::SeqCst);
+        if inner.clients.load(Ordering::SeqCst) == 0 {
+            self.update(|_| {});
         }
     }
 
     /// A call counted with [`IdleTimer::count_call`] has ended.
     pub fn call_finished(&self) {
         let inner = &self.inner;
-        if inner.calls.fetch_sub(1, Ordering::SeqCst) == 1 && inner.clients.load(Ordering::SeqCst) == 0 {
+        inner.calls[stripe()].0.fetch_sub(1, Ordering::SeqCst);
+        if inner.clients.load(Ordering::SeqCst) == 0 {
             self.update(|_| {});
         }
     }
@@ -235,22 +251,10 @@ impl IdleTimer {
             g.count += 1;
             g.age = g.age.max(age);
         }
-        let calls = self.inner.calls.load(Ordering::SeqCst);
-        if calls > 0 {
-            let since =
-                self.inner.epoch + Duration::from_nanos(self.inner.calls_since_ns.load(Ordering::Relaxed));
-            groups.insert(
-                CALLS_REASON,
-                InhibitorGroup {
-                    reason: CALLS_REASON.to_owned(),
-                    count: u32::try_from(calls).unwrap_or(u32::MAX),
-                    age: since.elapsed(),
-                },
-            );
-        }
         IdleStatus {
             timeout: s.timeout,
             clients: s.clients,
+            calls: self.inner.calls(),
             inhibitors: groups.into_values().collect(),
             remaining: self.inner.deadline(&s).map(|d| d.saturating_duration_since(now)),
         }
@@ -361,14 +365,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn calls_in_flight_hold_the_timer() {
         let t = IdleTimer::new(5);
-        let a = t.call_started(std::time::Instant::now());
-        let b = t.call_started(std::time::Instant::now());
+        let a = t.call_started();
+        let b = t.call_started();
         let st = t.status();
         assert_eq!(st.remaining, None, "calls in flight stop the countdown");
-        assert_eq!(st.inhibitors.len(), 1);
-        assert_eq!(
-            (st.inhibitors[0].reason.as_str(), st.inhibitors[0].count),
-            (CALLS_REASON, 2)
+        assert_eq!(st.calls, 2);
+        assert!(
+            st.inhibitors.is_empty(),
+            "calls are reported by the status snapshot"
         );
         let t2 = t.clone();
         let h = tokio::spawn(async move { t2.expired().await });
@@ -378,7 +382,7 @@ mod tests {
         assert!(!h.is_finished(), "one call still in flight");
         let done = tokio::time::Instant::now();
         drop(b);
-        assert!(t.status().inhibitors.is_empty());
+        assert_eq!(t.status().calls, 0);
         assert_eq!(t.status().remaining, Some(Duration::from_secs(5)));
         h.await.ok();
         assert!(
@@ -391,7 +395,7 @@ mod tests {
     async fn a_call_outliving_its_client_holds_the_timer() {
         let t = IdleTimer::new(5);
         let c = t.client_connected();
-        let call = t.call_started(std::time::Instant::now());
+        let call = t.call_started();
         drop(c);
         assert_eq!(t.status().remaining, None);
         drop(call);
@@ -417,20 +421,20 @@ mod tests {
                         for i in 0..2_000 {
                             if (i + n) % 3 == 0 {
                                 let _c = t.client_connected();
-                                let _k = t.call_started(std::time::Instant::now());
+                                let _k = t.call_started();
                             } else {
-                                let _k = t.call_started(std::time::Instant::now());
+                                let _k = t.call_started();
                             }
                         }
                     });
                 }
             });
             let st = t.status();
-            assert_eq!(st.clients, 0);
+            assert_eq!((st.clients, st.calls), (0, 0));
             assert!(st.inhibitors.is_empty(), "{st:?}");
             assert!(st.remaining.is_some(), "idle after the storm: {st:?}");
             assert!(t.lock().was_idle, "the last change was evaluated");
-            let _busy = t.call_started(std::time::Instant::now());
+            let _busy = t.call_started();
             assert_eq!(t.status().remaining, None);
         }
     }

@@ -21,6 +21,7 @@ use modvirt_wire::XdrDecode;
 use modvirt_wire::message;
 use modvirt_wire::observe::{CallContextMsg, CallerLink, OBSERVE_PROGRAM, procs};
 use modvirt_wire::{Header, MessageType, ProcKind, Procedure, RpcError, Status};
+use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -222,6 +223,8 @@ pub(super) async fn read_loop(
                 continue;
             }
         }
+        // The call outlives this loop iteration: it needs its own handle.
+        let tracked = tracked.owned(daemon);
         let c = client.clone();
         server.pool.submit(procedure.priority, async move {
             let result = call.await;
@@ -243,18 +246,20 @@ pub(super) async fn read_loop(
 /// the record and the count are given back when it is dropped, on every
 /// path; it reaches them through the daemon it holds anyway (handles of
 /// their own would cost two more shared reference counts per call).
-struct Tracked {
+struct Tracked<D: Deref<Target = DaemonShared>> {
     call: Option<CallSlot>,
     record: Arc<CallRecord>,
     traced: bool,
     counted: bool,
-    _permit: OwnedSemaphorePermit,
-    daemon: Arc<DaemonShared>,
+    permit: Option<OwnedSemaphorePermit>,
+    /// Borrowed while the call runs within the read loop (most cheap calls
+    /// finish in their first poll), owned once it runs on a worker.
+    daemon: D,
     program: &'static str,
     procedure: &'static Procedure,
 }
 
-impl Drop for Tracked {
+impl<D: Deref<Target = DaemonShared>> Drop for Tracked<D> {
     fn drop(&mut self) {
         if let Some(call) = self.call.take() {
             self.daemon.observer.inflight.unregister(call);
@@ -265,16 +270,16 @@ impl Drop for Tracked {
     }
 }
 
-impl Tracked {
+impl<'d> Tracked<&'d DaemonShared> {
     fn start(
-        daemon: &Arc<DaemonShared>,
+        daemon: &'d Arc<DaemonShared>,
         client: &Client,
         program: &'static str,
         procedure: &'static Procedure,
         header: &Header,
         permit: OwnedSemaphorePermit,
         context: Option<CallContextMsg>,
-    ) -> Tracked {
+    ) -> Self {
         let observing = header.prog == OBSERVE_PROGRAM;
         if !observing {
             client.make_active(&daemon.idle);
@@ -308,20 +313,37 @@ impl Tracked {
             });
         }
         if !observing {
-            daemon.idle.count_call(started);
+            daemon.idle.count_call();
         }
         Tracked {
             record: call.record.clone(),
             call: Some(call),
             traced,
             counted: !observing,
-            _permit: permit,
-            daemon: daemon.clone(),
+            permit: Some(permit),
+            daemon: daemon.as_ref(),
             program,
             procedure,
         }
     }
 
+    /// The same call, holding `daemon` (this call's, to outlive the read loop).
+    fn owned(mut self, daemon: &Arc<DaemonShared>) -> Tracked<Arc<DaemonShared>> {
+        let counted = std::mem::replace(&mut self.counted, false);
+        Tracked {
+            call: self.call.take(),
+            record: self.record.clone(),
+            traced: self.traced,
+            counted,
+            permit: self.permit.take(),
+            daemon: Arc::clone(daemon),
+            program: self.program,
+            procedure: self.procedure,
+        }
+    }
+}
+
+impl<D: Deref<Target = DaemonShared>> Tracked<D> {
     /// Records the call as finished, once its reply is written. (Not an
     /// `async fn` around the write: moving this into a future per call
     /// costs more than the recording itself.)

@@ -173,7 +173,6 @@ const SHARDS: usize = 8;
 /// search.
 #[derive(Debug, Default)]
 pub struct InflightRegistry {
-    next_id: AtomicU64,
     shards: [Mutex<Slots>; SHARDS],
 }
 
@@ -182,6 +181,8 @@ struct Slots {
     calls: Vec<Option<Arc<CallRecord>>>,
     free: Vec<usize>,
     len: usize,
+    /// Calls this shard has registered so far (for ids).
+    issued: u64,
 }
 
 /// A registered call's place in the registry, for [`InflightRegistry::unregister`].
@@ -240,7 +241,12 @@ impl InflightRegistry {
         started: Instant,
         trace: Option<Trace<'_>>,
     ) -> CallSlot {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let shard = (client.id % SHARDS as u64) as usize;
+        let mut slots = lock(&self.shards[shard]);
+        // Unique without a counter shared by every core: the shard's own
+        // count, times the number of shards, plus the shard.
+        slots.issued += 1;
+        let id = slots.issued * SHARDS as u64 + shard as u64;
         let span = trace.map(|t| {
             super::spans::CallSpan::start(
                 match t {
@@ -262,21 +268,18 @@ impl InflightRegistry {
             waiting: Mutex::new(Vec::new()),
             next_wait: AtomicU64::new(0),
         });
-        let shard = (record.client.id % SHARDS as u64) as usize;
-        let slot = {
-            let mut slots = lock(&self.shards[shard]);
-            slots.len += 1;
-            match slots.free.pop() {
-                Some(slot) => {
-                    slots.calls[slot] = Some(record.clone());
-                    slot
-                }
-                None => {
-                    slots.calls.push(Some(record.clone()));
-                    slots.calls.len() - 1
-                }
+        slots.len += 1;
+        let slot = match slots.free.pop() {
+            Some(slot) => {
+                slots.calls[slot] = Some(record.clone());
+                slot
+            }
+            None => {
+                slots.calls.push(Some(record.clone()));
+                slots.calls.len() - 1
             }
         };
+        drop(slots);
         CallSlot { shard, slot, record }
     }
 
@@ -296,9 +299,8 @@ impl InflightRegistry {
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<CallRecord>> {
-        self.shards
-            .iter()
-            .find_map(|s| lock(s).calls.iter().flatten().find(|c| c.id == id).cloned())
+        let shard = &self.shards[(id % SHARDS as u64) as usize];
+        lock(shard).calls.iter().flatten().find(|c| c.id == id).cloned()
     }
 
     pub fn len(&self) -> usize {
@@ -316,7 +318,7 @@ impl InflightRegistry {
             .iter()
             .flat_map(|s| lock(s).calls.iter().flatten().cloned().collect::<Vec<_>>())
             .collect();
-        calls.sort_unstable_by_key(|c| c.id);
+        calls.sort_unstable_by_key(|c| (c.started, c.id));
         calls.iter().map(|c| c.to_wire(now)).collect()
     }
 }
