@@ -18,6 +18,7 @@
 //! `docs/metrics.md`; tests keep the three in step and run the text through
 //! `promtool check metrics`.
 
+mod calls;
 #[cfg(test)]
 mod fixture;
 mod process;
@@ -25,15 +26,16 @@ mod state;
 
 pub use process::process_stats;
 
+use calls::CallMetrics;
 use modvirt_wire::observe::DaemonStatus;
 use prometheus::core::Collector;
 use prometheus::{
-    Counter, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Counter, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 use state::StateGauges;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// Upper bounds of the RPC and peer-call latency histograms, in seconds:
@@ -131,7 +133,7 @@ impl Metrics {
         );
         build_info.with_label_values(&[daemon, version]).set(1);
         Metrics {
-            calls: CallMetrics::new(&r),
+            calls: register(&r, CallMetrics::new()),
             peer_calls: int_counter_vec(
                 &r,
                 "modvirt_peer_calls_total",
@@ -174,14 +176,8 @@ impl Metrics {
         ok: bool,
         duration: Duration,
     ) {
-        let seconds = duration.as_secs_f64();
-        match self.calls.handles(program, procedure_number, procedure) {
-            Some(h) => {
-                if ok { &h.ok } else { &h.error }.inc();
-                h.duration.observe(seconds);
-            }
-            None => self.calls.record_uncached(program, procedure, ok, seconds),
-        }
+        self.calls
+            .record(program, procedure_number, procedure, ok, duration);
     }
 
     /// A call into a peer daemon finished: `modvirt_peer_calls_total{peer,procedure,result}`
@@ -247,86 +243,6 @@ impl Metrics {
 
 fn result(ok: bool) -> &'static str {
     if ok { "ok" } else { "error" }
-}
-
-/// `modvirt_rpc_calls_total` and `modvirt_rpc_duration_seconds`, with their
-/// per-procedure handles cached.
-#[derive(Debug)]
-struct CallMetrics {
-    calls: IntCounterVec,
-    duration: HistogramVec,
-    /// Claimed in order by the first programs seen; never freed.
-    tables: [OnceLock<ProcedureTable>; PROGRAM_TABLES],
-}
-
-#[derive(Debug)]
-struct ProcedureTable {
-    program: &'static str,
-    /// Indexed by procedure number.
-    slots: Box<[OnceLock<CallHandles>]>,
-}
-
-#[derive(Debug)]
-struct CallHandles {
-    procedure: &'static str,
-    ok: IntCounter,
-    error: IntCounter,
-    duration: Histogram,
-}
-
-impl CallMetrics {
-    fn new(r: &Registry) -> Self {
-        CallMetrics {
-            calls: int_counter_vec(
-                r,
-                "modvirt_rpc_calls_total",
-                "RPC calls this daemon answered, by program, procedure and result (ok, error).",
-                &["program", "procedure", "result"],
-            ),
-            duration: histogram_vec(
-                r,
-                "modvirt_rpc_duration_seconds",
-                "Duration of RPC calls, from the request being read to the reply being sent, by program and procedure.",
-                &["program", "procedure"],
-            ),
-            tables: std::array::from_fn(|_| OnceLock::new()),
-        }
-    }
-
-    /// The cached handles of a call, creating them on first use; `None` when
-    /// the call does not fit the cache (number out of range, too many
-    /// programs, or a second name for a number already seen).
-    fn handles(&self, program: &'static str, number: i32, procedure: &'static str) -> Option<&CallHandles> {
-        let index = usize::try_from(number).ok().filter(|i| *i < PROCEDURE_SLOTS)?;
-        let table = self.table(program)?;
-        let handles = table.slots[index].get_or_init(|| CallHandles {
-            procedure,
-            ok: self.calls.with_label_values(&[program, procedure, "ok"]),
-            error: self.calls.with_label_values(&[program, procedure, "error"]),
-            duration: self.duration.with_label_values(&[program, procedure]),
-        });
-        (std::ptr::eq(handles.procedure, procedure) || handles.procedure == procedure).then_some(handles)
-    }
-
-    fn table(&self, program: &'static str) -> Option<&ProcedureTable> {
-        self.tables.iter().find_map(|slot| {
-            let table = slot.get_or_init(|| ProcedureTable {
-                program,
-                slots: (0..PROCEDURE_SLOTS).map(|_| OnceLock::new()).collect(),
-            });
-            // The same `&'static str` almost always: compare addresses first.
-            (std::ptr::eq(table.program, program) || table.program == program).then_some(table)
-        })
-    }
-
-    fn record_uncached(&self, program: &str, procedure: &str, ok: bool, seconds: f64) {
-        self.calls
-            .with_label_values(&[program, procedure, result(ok)])
-            .inc();
-        self.duration
-            .with_label_values(&[program, procedure])
-            .observe(seconds);
-    }
 }
 
 // Constructors. Names and help texts are static and unique, so registering
