@@ -12,6 +12,7 @@ pub mod observe;
 pub mod program;
 pub mod remote;
 pub mod remote_procedures;
+pub mod timestamp;
 pub mod typed_param;
 pub mod xdr;
 

@@ -31,7 +31,7 @@ use modvirt_wire::remote::{
     DomainArgs, DomainLookupByNameArgs, DomainRet, NetworkLookupByNameArgs, NetworkRet, NonnullDomain,
     NonnullNetwork, Uuid,
 };
-use modvirt_wire::{ErrorCode, ErrorDomain, RpcError};
+use modvirt_wire::{ErrorDomain, RpcError};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,14 +72,7 @@ async fn job(ctx: CallContext, dom: NonnullDomain, work: Duration) -> Result<Vec
     let _job = locks
         .acquire(&format!("domain:{}", dom.name), &ctx.call, JOB_TIMEOUT)
         .await
-        .map_err(|e| {
-            RpcError::new(
-                ErrorCode::OPERATION_TIMEOUT,
-                ErrorDomain::QEMU,
-                "Timed out during operation",
-                e.to_string(),
-            )
-        })?;
+        .map_err(|e| e.to_rpc(ErrorDomain::QEMU))?;
     if !work.is_zero() {
         let _w = ctx.call.wait_on(Waiting::Process {
             description: format!("test operation on {} ({} ms)", dom.name, work.as_millis()),

@@ -10,8 +10,9 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
-use super::sink::{Record, format_timestamp};
+use super::sink::Record;
 use super::{LogLevel, Shared};
+use modvirt_wire::timestamp::libvirt as format_timestamp;
 
 /// Writes the events that pass the live filters to the live outputs.
 ///

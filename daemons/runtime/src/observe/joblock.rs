@@ -25,6 +25,20 @@ pub enum JobLockError {
     },
 }
 
+impl JobLockError {
+    /// libvirt's error for it: `VIR_ERR_OPERATION_TIMEOUT`, "Timed out
+    /// during operation: cannot acquire state change lock (held by …)",
+    /// from the driver's error domain.
+    pub fn to_rpc(&self, domain: modvirt_wire::ErrorDomain) -> modvirt_wire::RpcError {
+        modvirt_wire::RpcError::new(
+            modvirt_wire::ErrorCode::OPERATION_TIMEOUT,
+            domain,
+            "Timed out during operation",
+            self.to_string(),
+        )
+    }
+}
+
 #[derive(Debug)]
 struct Holder {
     call: u64,

@@ -117,14 +117,7 @@ async fn job(
         .job_locks
         .acquire(&dom.job_object(), &ctx.call, JOB_WAIT)
         .await
-        .map_err(|e| {
-            RpcError::new(
-                ErrorCode::OPERATION_TIMEOUT,
-                ErrorDomain::QEMU,
-                "Timed out during operation",
-                e.to_string(),
-            )
-        })
+        .map_err(|e| e.to_rpc(ErrorDomain::QEMU))
 }
 
 fn ret_dom(dom: &Dom) -> CallResult {
