@@ -393,3 +393,24 @@ fn a_hung_qemu_holds_the_job_lock_and_destroy_still_works() {
     );
     assert_eq!(state(&d, "hung"), "shut off (destroyed)");
 }
+
+#[test]
+fn the_running_definition_shows_the_pty_and_vnc_port_qemu_allocated() {
+    let (d, _g) = qemud(&[]);
+    let xml = guest_xml("devs", "6a1f0b3e-52c4-4c1e-9d2a-0c0ffee0000f").replace(
+        "<devices>",
+        "<devices>\n    <serial type='pty'/>\n    <console type='pty'/>\n    \
+         <graphics type='vnc' autoport='yes' listen='127.0.0.1'/>",
+    );
+    define_xml(&d, "devs.xml", &xml);
+    ok_stdout(&d.virsh(&["start", "devs"]));
+    let live = ok_stdout(&d.virsh(&["dumpxml", "devs"]));
+    assert!(live.contains("<source path='/dev/pts/"), "{live}");
+    assert!(live.contains("<graphics type='vnc' port='59"), "{live}");
+    let inactive = ok_stdout(&d.virsh(&["dumpxml", "--inactive", "devs"]));
+    assert!(
+        !inactive.contains("/dev/pts/") && inactive.contains("port='-1'"),
+        "{inactive}"
+    );
+    ok_stdout(&d.virsh(&["destroy", "devs"]));
+}

@@ -58,6 +58,45 @@ fn qmp_error(e: impl std::fmt::Display) -> RpcError {
     internal(e.to_string())
 }
 
+/// What QEMU allocated at start that the live definition shows: the pty of
+/// the serial port (and its console) and the VNC port.
+async fn fill_runtime_details(qmp: &crate::qemu::Qmp, def: &mut DomainDef) {
+    if !def.devices.serials.is_empty()
+        && let Ok(v) = qmp.execute("query-chardev", None).await
+    {
+        let pty = v.as_array().into_iter().flatten().find_map(|c| {
+            (c.get("label")?.as_str()? == "charserial0")
+                .then(|| {
+                    c.get("filename")?
+                        .as_str()?
+                        .strip_prefix("pty:")
+                        .map(str::to_owned)
+                })
+                .flatten()
+        });
+        if let Some(path) = pty {
+            for c in def
+                .devices
+                .serials
+                .iter_mut()
+                .chain(def.devices.consoles.iter_mut())
+                .take(2)
+            {
+                c.source_path = Some(path.clone());
+            }
+        }
+    }
+    if let Some(g) = def.devices.graphics.first_mut()
+        && let Ok(v) = qmp.execute("query-vnc", None).await
+        && let Some(port) = v
+            .get("service")
+            .and_then(|p| p.as_str())
+            .and_then(|p| p.parse().ok())
+    {
+        g.port = Some(port);
+    }
+}
+
 impl Core {
     /// Starts `dom` (the caller holds its job lock). `paused` leaves the
     /// CPUs stopped. `call` is marked as waiting on QEMU meanwhile.
@@ -113,6 +152,8 @@ impl Core {
             let _ = started.process.terminate(DESTROY_GRACE).await;
             return Err(qmp_error(e));
         }
+        let mut def = def;
+        fill_runtime_details(&started.qmp, &mut def).await;
         let (st_now, reason_now) = if paused {
             (state::PAUSED, reason::paused::USER)
         } else {
