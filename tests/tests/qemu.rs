@@ -129,6 +129,8 @@ fn a_guest_lives_its_whole_life_through_virsh() {
     );
     assert!(ok_stdout(&d.virsh(&["dumpxml", "vm1"])).contains("<domain type='qemu' id='1'>"));
     assert!(ok_stdout(&d.virsh(&["dumpxml", "--inactive", "vm1"])).contains("<domain type='qemu'>"));
+    // `pc` is stored as the versioned type QEMU runs, as libvirt does.
+    assert!(ok_stdout(&d.virsh(&["dumpxml", "vm1"])).contains("machine='pc-i440fx-"));
     assert_eq!(ok_stdout(&d.virsh(&["domcontrol", "vm1"])).trim(), "ok");
     assert!(ok_stdout(&d.virsh(&["domjobinfo", "vm1"])).contains("None"));
 

@@ -78,6 +78,42 @@ pub fn process_cpu_ns(pid: i32) -> u64 {
     (ticks(11) + ticks(12)) * 1_000_000_000 / hz.max(1)
 }
 
+/// The machine aliases `emulator -machine help` lists (`pc` → the
+/// versioned type it stands for), read once; empty if QEMU cannot be run.
+fn machine_aliases(emulator: &Path) -> &'static std::collections::HashMap<String, String> {
+    static ALIASES: std::sync::OnceLock<std::collections::HashMap<String, String>> =
+        std::sync::OnceLock::new();
+    ALIASES.get_or_init(|| {
+        let out = std::process::Command::new(emulator)
+            .args(["-machine", "help"])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output();
+        out.map(|o| parse_machine_aliases(&String::from_utf8_lossy(&o.stdout)))
+            .unwrap_or_default()
+    })
+}
+
+/// `pc   Standard PC … (alias of pc-i440fx-7.2)` lines → alias → type.
+pub fn parse_machine_aliases(help: &str) -> std::collections::HashMap<String, String> {
+    help.lines()
+        .filter_map(|l| {
+            let name = l.split_whitespace().next()?;
+            let target = l.split("(alias of ").nth(1)?.split(')').next()?;
+            Some((name.to_owned(), target.to_owned()))
+        })
+        .collect()
+}
+
+/// The versioned machine type QEMU runs for `machine` (as libvirt stores
+/// it: `pc` becomes `pc-i440fx-7.2`); unchanged when it is not an alias.
+pub fn canonical_machine(emulator: &Path, machine: &str) -> String {
+    machine_aliases(emulator)
+        .get(machine)
+        .cloned()
+        .unwrap_or_else(|| machine.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +141,17 @@ mod tests {
         assert!(c.contains("<emulator>/usr/bin/qemu-system-x86_64</emulator>"));
         assert!(c.contains("<domain type='qemu'/>") && !c.contains("type='kvm'"));
         assert!(capabilities(Path::new("/q"), true).contains("<domain type='kvm'/>"));
+    }
+
+    #[test]
+    fn machine_aliases_come_from_qemus_help() {
+        let help = "Supported machines are:\nmicrovm              microvm (i386)\n\
+                    pc                   Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)\n\
+                    pc-i440fx-7.2        Standard PC (i440FX + PIIX, 1996) (default)\n\
+                    q35                  Standard PC (Q35 + ICH9, 2009) (alias of pc-q35-7.2)\n";
+        let a = parse_machine_aliases(help);
+        assert_eq!(a.get("pc").map(String::as_str), Some("pc-i440fx-7.2"));
+        assert_eq!(a.get("q35").map(String::as_str), Some("pc-q35-7.2"));
+        assert_eq!(a.len(), 2);
     }
 }

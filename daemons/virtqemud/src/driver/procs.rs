@@ -565,10 +565,18 @@ async fn capabilities(core: &Core, _: &CallContext, _: &[u8]) -> CallResult {
 }
 
 impl Core {
-    /// Parses a client's XML (libvirt's XML errors on failure).
+    /// Parses a client's XML (libvirt's XML errors on failure), with the
+    /// machine type made the versioned one QEMU runs, as libvirt stores it.
     pub fn parse(&self, xml: &str) -> Result<DomainDef, RpcError> {
-        DomainDef::parse(xml, &mut self.rng())
-            .map_err(|e| RpcError::plain(ErrorCode(e.code()), ErrorDomain(e.domain()), e.message()))
+        let mut def = DomainDef::parse(xml, &mut self.rng())
+            .map_err(|e| RpcError::plain(ErrorCode(e.code()), ErrorDomain(e.domain()), e.message()))?;
+        let emulator = def
+            .devices
+            .emulator
+            .as_ref()
+            .map_or_else(|| self.emulator.clone(), std::path::PathBuf::from);
+        def.os.machine = node::canonical_machine(&emulator, &def.os.machine);
+        Ok(def)
     }
 
     /// `virDomainDefineXML`: a new persistent domain, or a new definition
