@@ -6,6 +6,9 @@
 # rtt) on 1 and on 16 connections against:
 #   on    virtqemud as built (in-flight registry, metrics, per-call spans)
 #   off   the same binary with `call_spans = 0` (spans configured off)
+#   bare  the same code with the per-call instrumentation compiled out
+#         (BARE=path: `CARGO_TARGET_DIR=/tmp/bare cargo build --release -p
+#         virtqemud --no-default-features`; skipped if absent)
 #   base  a virtqemud built without the observability core (BASE=path,
 #         e.g. built from the commit before it; skipped if absent)
 # Prints, per target, median calls/s and the daemon's own CPU time per call
@@ -13,12 +16,13 @@
 # a shared machine), and the cost of `on` relative to the others.
 #
 # Usage: cargo build --release -p virtqemud -p modvirt-admin
-#        benches/observe-overhead.sh            (ROUNDS=5 SECONDS_PER=2 BASE=…)
+#        benches/observe-overhead.sh            (ROUNDS=5 SECONDS_PER=2 BARE=… BASE=…)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH=${BENCH:-target/release/modvirt-rpc-bench}
 BIN=${VIRTQEMUD:-target/release/virtqemud}
 BASE=${BASE:-}
+BARE=${BARE:-}
 ROUNDS=${ROUNDS:-5}
 SECS=${SECONDS_PER:-2}
 WORK=$(mktemp -d)
@@ -40,7 +44,8 @@ start() { # name binary [config]
 targets=(on off)
 start on "$BIN"
 start off "$BIN" "call_spans = 0"
-if [[ -n "$BASE" && -x "$BASE" ]]; then start base "$BASE"; targets+=(base); else echo "(no BASE binary: comparing on/off only)"; fi
+if [[ -n "$BARE" && -x "$BARE" ]]; then start bare "$BARE"; targets+=(bare); fi
+if [[ -n "$BASE" && -x "$BASE" ]]; then start base "$BASE"; targets+=(base); else echo "(no BASE binary)"; fi
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TCK=$(getconf CLK_TCK)

@@ -15,7 +15,7 @@
 use super::{Client, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION};
 use crate::daemon::DaemonShared;
 use crate::dispatch::{self, CallContext, ProgramHandler};
-use crate::observe::inflight::{CallRecord, CallSlot, Trace};
+use crate::observe::inflight::{CallRecord, CallSlot, InflightRegistry, Trace};
 use crate::server::{ClientSettings, Server};
 use modvirt_wire::XdrDecode;
 use modvirt_wire::message;
@@ -286,7 +286,7 @@ impl<'d> Tracked<&'d DaemonShared> {
         }
         // One server span per call (OpenTelemetry RPC conventions), unless
         // call spans are configured off; observers' own calls are not traced.
-        let traced = !observing && daemon.observer.call_spans();
+        let traced = cfg!(feature = "observe-calls") && !observing && daemon.observer.call_spans();
         let trace = traced.then(|| {
             match context
                 .as_ref()
@@ -298,7 +298,13 @@ impl<'d> Tracked<&'d DaemonShared> {
             }
         });
         let started = Instant::now();
-        let call = daemon.observer.inflight.register(
+        let register = if cfg!(feature = "observe-calls") {
+            InflightRegistry::register
+        } else {
+            InflightRegistry::unregistered
+        };
+        let call = register(
+            &daemon.observer.inflight,
             program,
             procedure.name,
             header.serial,
@@ -348,6 +354,9 @@ impl<D: Deref<Target = DaemonShared>> Tracked<D> {
     /// `async fn` around the write: moving this into a future per call
     /// costs more than the recording itself.)
     fn finish(self, ok: bool) {
+        if !cfg!(feature = "observe-calls") {
+            return;
+        }
         let elapsed = self.record.started.elapsed();
         if self.traced
             && let Some(span) = self.record.span()

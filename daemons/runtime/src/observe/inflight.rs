@@ -283,8 +283,42 @@ impl InflightRegistry {
         CallSlot { shard, slot, record }
     }
 
+    /// A call record that observers never see (the per-call instrumentation
+    /// compiled out: feature `observe-calls` off). Handlers still get a
+    /// record to mark waits on; unregistering it does nothing.
+    pub fn unregistered(
+        &self,
+        program: &'static str,
+        procedure: &'static str,
+        serial: u32,
+        client: Arc<ClientRef>,
+        started: Instant,
+        _trace: Option<Trace<'_>>,
+    ) -> CallSlot {
+        let record = Arc::new(CallRecord {
+            id: 0,
+            program,
+            procedure,
+            serial,
+            client,
+            started,
+            span: None,
+            caller: Mutex::new(None),
+            waiting: Mutex::new(Vec::new()),
+            next_wait: AtomicU64::new(0),
+        });
+        CallSlot {
+            shard: 0,
+            slot: usize::MAX,
+            record,
+        }
+    }
+
     /// Removes a call registered with [`InflightRegistry::register`].
     pub fn unregister(&self, call: CallSlot) {
+        if call.slot == usize::MAX {
+            return; // from `unregistered`
+        }
         let taken = {
             let mut slots = lock(&self.shards[call.shard]);
             let taken = slots.calls.get_mut(call.slot).and_then(Option::take);
@@ -402,6 +436,15 @@ pub(crate) mod tests {
         assert_eq!(serials, want);
         assert_eq!(r.len(), want.len());
         assert!(guards.iter().all(|g| r.get(g.record.id).is_some()));
+    }
+
+    #[test]
+    fn unregistered_calls_stay_invisible() {
+        let r = Arc::new(InflightRegistry::default());
+        let c = r.unregistered("REMOTE", "X", 1, client(), Instant::now(), Some(Trace::Root));
+        assert!(r.is_empty() && c.record.span().is_none());
+        r.unregister(c);
+        assert!(r.is_empty());
     }
 
     #[test]
