@@ -15,7 +15,7 @@
 use super::{Client, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION};
 use crate::daemon::DaemonShared;
 use crate::dispatch::{self, CallContext, ProgramHandler};
-use crate::observe::inflight::{CallRecord, CallSlot, InflightRegistry, Trace};
+use crate::observe::inflight::{CallRecord, CallSlot, Trace};
 use crate::server::{ClientSettings, Server};
 use modvirt_wire::XdrDecode;
 use modvirt_wire::message;
@@ -298,13 +298,7 @@ impl<'d> Tracked<&'d DaemonShared> {
             }
         });
         let started = Instant::now();
-        let register = if cfg!(feature = "observe-calls") {
-            InflightRegistry::register
-        } else {
-            InflightRegistry::unregistered
-        };
-        let call = register(
-            &daemon.observer.inflight,
+        let call = daemon.observer.inflight.register(
             program,
             procedure.name,
             header.serial,

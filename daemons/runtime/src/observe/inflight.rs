@@ -94,6 +94,29 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl CallRecord {
+    fn new(
+        id: u64,
+        program: &'static str,
+        procedure: &'static str,
+        serial: u32,
+        client: Arc<ClientRef>,
+        started: Instant,
+        span: Option<super::spans::CallSpan>,
+    ) -> Arc<CallRecord> {
+        Arc::new(CallRecord {
+            id,
+            program,
+            procedure,
+            serial,
+            client,
+            started,
+            span,
+            caller: Mutex::new(None),
+            waiting: Mutex::new(Vec::new()),
+            next_wait: AtomicU64::new(0),
+        })
+    }
+
     /// Marks what this call waits on until the guard is dropped. Nested
     /// waits stack: the innermost is reported.
     pub fn wait_on(self: &Arc<Self>, what: Waiting) -> WaitGuard {
@@ -241,6 +264,16 @@ impl InflightRegistry {
         started: Instant,
         trace: Option<Trace<'_>>,
     ) -> CallSlot {
+        if !cfg!(feature = "observe-calls") {
+            // Instrumentation compiled out: handlers still get a record to
+            // mark waits on, but observers never see it.
+            let record = CallRecord::new(0, program, procedure, serial, client, started, None);
+            return CallSlot {
+                shard: 0,
+                slot: usize::MAX,
+                record,
+            };
+        }
         let shard = (client.id % SHARDS as u64) as usize;
         let mut slots = lock(&self.shards[shard]);
         // Unique without a counter shared by every core: the shard's own
@@ -256,18 +289,7 @@ impl InflightRegistry {
                 id,
             )
         });
-        let record = Arc::new(CallRecord {
-            id,
-            program,
-            procedure,
-            serial,
-            client,
-            started,
-            span,
-            caller: Mutex::new(None),
-            waiting: Mutex::new(Vec::new()),
-            next_wait: AtomicU64::new(0),
-        });
+        let record = CallRecord::new(id, program, procedure, serial, client, started, span);
         slots.len += 1;
         let slot = match slots.free.pop() {
             Some(slot) => {
@@ -283,41 +305,10 @@ impl InflightRegistry {
         CallSlot { shard, slot, record }
     }
 
-    /// A call record that observers never see (the per-call instrumentation
-    /// compiled out: feature `observe-calls` off). Handlers still get a
-    /// record to mark waits on; unregistering it does nothing.
-    pub fn unregistered(
-        &self,
-        program: &'static str,
-        procedure: &'static str,
-        serial: u32,
-        client: Arc<ClientRef>,
-        started: Instant,
-        _trace: Option<Trace<'_>>,
-    ) -> CallSlot {
-        let record = Arc::new(CallRecord {
-            id: 0,
-            program,
-            procedure,
-            serial,
-            client,
-            started,
-            span: None,
-            caller: Mutex::new(None),
-            waiting: Mutex::new(Vec::new()),
-            next_wait: AtomicU64::new(0),
-        });
-        CallSlot {
-            shard: 0,
-            slot: usize::MAX,
-            record,
-        }
-    }
-
     /// Removes a call registered with [`InflightRegistry::register`].
     pub fn unregister(&self, call: CallSlot) {
         if call.slot == usize::MAX {
-            return; // from `unregistered`
+            return; // never registered (instrumentation compiled out)
         }
         let taken = {
             let mut slots = lock(&self.shards[call.shard]);
@@ -436,15 +427,6 @@ pub(crate) mod tests {
         assert_eq!(serials, want);
         assert_eq!(r.len(), want.len());
         assert!(guards.iter().all(|g| r.get(g.record.id).is_some()));
-    }
-
-    #[test]
-    fn unregistered_calls_stay_invisible() {
-        let r = Arc::new(InflightRegistry::default());
-        let c = r.unregistered("REMOTE", "X", 1, client(), Instant::now(), Some(Trace::Root));
-        assert!(r.is_empty() && c.record.span().is_none());
-        r.unregister(c);
-        assert!(r.is_empty());
     }
 
     #[test]
