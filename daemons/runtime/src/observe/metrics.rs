@@ -24,7 +24,7 @@ mod fixture;
 mod process;
 mod state;
 
-pub use process::process_stats;
+pub use process::{cpu_time, process_stats};
 
 use calls::CallMetrics;
 use modvirt_wire::observe::DaemonStatus;

@@ -62,20 +62,9 @@ pub fn capabilities(emulator: &Path, kvm: bool) -> String {
     )
 }
 
-/// CPU time of process `pid` (user + system), nanoseconds.
+/// CPU time of process `pid` (user + system), nanoseconds (0 if unreadable).
 pub fn process_cpu_ns(pid: i32) -> u64 {
-    let stat = read(&format!("/proc/{pid}/stat"));
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return 0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the command: state is field 3, utime 14, stime 15 (1-based).
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100) as u64;
-    (ticks(11) + ticks(12)) * 1_000_000_000 / hz.max(1)
+    modvirt_runtime::observe::metrics::cpu_time(&pid.to_string()).map_or(0, |t| t.as_nanos() as u64)
 }
 
 /// The machine aliases `emulator -machine help` lists (`pc` → the

@@ -22,16 +22,19 @@ pub fn process_stats() -> ProcessStats {
     let (rss_bytes, threads) = std::fs::read_to_string("/proc/self/status")
         .map(|s| parse_status(&s))
         .unwrap_or((0, 0));
-    let cpu_seconds = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| cpu_ticks(&s))
-        .map_or(0.0, |ticks| ticks as f64 / ticks_per_second());
+    let cpu_seconds = cpu_time("self").map_or(0.0, |t| t.as_secs_f64());
     ProcessStats {
         rss_bytes,
         cpu_seconds,
         open_fds: open_fds(),
         threads,
     }
+}
+
+/// CPU time (user + system) of process `pid` (a number, or `self`) so far.
+pub fn cpu_time(pid: &str) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(std::time::Duration::from_secs_f64(cpu_ticks(&stat)? as f64 / ticks_per_second()))
 }
 
 /// `VmRSS` (in bytes) and `Threads` from `/proc/PID/status`.
