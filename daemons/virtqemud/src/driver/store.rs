@@ -49,14 +49,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-fn escape_attr(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('\'', "&apos;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 fn unescape_attr(s: &str) -> String {
     s.replace("&apos;", "'")
         .replace("&quot;", "\"")
@@ -78,11 +70,11 @@ impl Status {
     pub fn to_xml(&self) -> String {
         format!(
             "<domstatus state='{}' reason='{}' pid='{}' id='{}'>\n  <monitor path='{}' type='unix'/>\n{}\n</domstatus>\n",
-            escape_attr(&self.state),
-            escape_attr(&self.reason),
+            crate::domain::escape(&self.state),
+            crate::domain::escape(&self.reason),
             self.pid,
             self.id,
-            escape_attr(&self.monitor.to_string_lossy()),
+            crate::domain::escape(&self.monitor.to_string_lossy()),
             self.domain_xml.trim_end()
         )
     }

@@ -34,7 +34,9 @@ pub fn process_stats() -> ProcessStats {
 /// CPU time (user + system) of process `pid` (a number, or `self`) so far.
 pub fn cpu_time(pid: &str) -> Option<std::time::Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    Some(std::time::Duration::from_secs_f64(cpu_ticks(&stat)? as f64 / ticks_per_second()))
+    Some(std::time::Duration::from_secs_f64(
+        cpu_ticks(&stat)? as f64 / ticks_per_second(),
+    ))
 }
 
 /// `VmRSS` (in bytes) and `Threads` from `/proc/PID/status`.
