@@ -86,6 +86,14 @@ impl Core {
         self.next_id.fetch_max(id + 1, Ordering::Relaxed);
     }
 
+    /// The emulator a guest runs in: its definition's `<emulator>`, else ours.
+    pub fn emulator_for(&self, def: &DomainDef) -> PathBuf {
+        def.devices
+            .emulator
+            .as_ref()
+            .map_or_else(|| self.emulator.clone(), PathBuf::from)
+    }
+
     pub fn emit(&self, dom: &Dom, ev: DomainEvent) {
         self.events.emit(&dom.wire(), &ev);
     }

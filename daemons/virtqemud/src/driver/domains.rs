@@ -154,6 +154,30 @@ pub fn failed(detail: impl Into<String>) -> RpcError {
     )
 }
 
+impl Index {
+    /// libvirt's error when `name` or `uuid` belongs to another domain.
+    fn conflict(&self, name: &str, uuid: &[u8; 16]) -> Option<RpcError> {
+        if let Some(other) = self.by_name.get(name)
+            && other != uuid
+        {
+            return Some(invalid(format!(
+                "domain '{name}' already exists with uuid {}",
+                crate::domain::format_uuid(other)
+            )));
+        }
+        if let Some(other) = self.by_uuid.get(uuid)
+            && other.name != name
+        {
+            return Some(invalid(format!(
+                "domain '{}' is already defined with uuid {}",
+                other.name,
+                crate::domain::format_uuid(uuid)
+            )));
+        }
+        None
+    }
+}
+
 impl Domains {
     fn lock(&self) -> MutexGuard<'_, Index> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -214,27 +238,18 @@ impl Domains {
     /// domain, with libvirt's messages.
     pub fn insert(&self, dom: Arc<Dom>) -> Result<(), RpcError> {
         let mut idx = self.lock();
-        if let Some(other) = idx.by_name.get(&dom.name)
-            && *other != dom.uuid
-        {
-            return Err(invalid(format!(
-                "domain '{}' already exists with uuid {}",
-                dom.name,
-                crate::domain::format_uuid(other)
-            )));
-        }
-        if let Some(other) = idx.by_uuid.get(&dom.uuid)
-            && other.name != dom.name
-        {
-            return Err(invalid(format!(
-                "domain '{}' is already defined with uuid {}",
-                other.name,
-                crate::domain::format_uuid(&dom.uuid)
-            )));
+        if let Some(e) = idx.conflict(&dom.name, &dom.uuid) {
+            return Err(e);
         }
         idx.by_name.insert(dom.name.clone(), dom.uuid);
         idx.by_uuid.insert(dom.uuid, dom);
         Ok(())
+    }
+
+    /// Refuses `name` or `uuid` if another domain holds either (the same
+    /// domain, both matching, is fine).
+    pub fn check_unique(&self, name: &str, uuid: &[u8; 16]) -> Result<(), RpcError> {
+        self.lock().conflict(name, uuid).map_or(Ok(()), Err)
     }
 
     /// Forgets a domain (undefined and not running, or a transient one that stopped).

@@ -114,8 +114,7 @@ impl Core {
             st.def.clone()
         };
         let id = self.next_id();
-        let short: String = def.name.chars().take(20).collect();
-        let dir = self.store.domain_dir(id, &short);
+        let dir = self.store.domain_dir(id, &def.name);
         for d in [&dir, &self.store.log_dir] {
             std::fs::create_dir_all(d)
                 .map_err(|e| internal(format!("cannot create {}: {e}", d.display())))?;
@@ -131,11 +130,7 @@ impl Core {
                 pid: None,
             })
         });
-        let emulator = def
-            .devices
-            .emulator
-            .as_ref()
-            .map_or_else(|| self.emulator.clone(), std::path::PathBuf::from);
+        let emulator = self.emulator_for(&def);
         let started = process::start(&Launch {
             name: &def.name,
             binary: &emulator,
@@ -426,12 +421,9 @@ impl Core {
                 d
             }
         };
-        let pidfile = self
-            .store
-            .domain_dir(status.id, &name.chars().take(20).collect::<String>())
-            .join("qemu.pid");
+        let pidfile = self.store.domain_dir(status.id, name).join("qemu.pid");
         let log = self.store.log_path(name);
-        let Some(process) = QemuProcess::adopt(status.pid, &self.emulator, &log, &pidfile) else {
+        let Some(process) = QemuProcess::adopt(status.pid, &self.emulator_for(&live), &log, &pidfile) else {
             // QEMU went away while no daemon watched it.
             let mut st = dom.lock();
             st.shutoff_reason = reason::shutoff::UNKNOWN;

@@ -68,19 +68,30 @@ pub fn process_cpu_ns(pid: i32) -> u64 {
 }
 
 /// The machine aliases `emulator -machine help` lists (`pc` → the
-/// versioned type it stands for), read once; empty if QEMU cannot be run.
-fn machine_aliases(emulator: &Path) -> &'static std::collections::HashMap<String, String> {
-    static ALIASES: std::sync::OnceLock<std::collections::HashMap<String, String>> =
-        std::sync::OnceLock::new();
-    ALIASES.get_or_init(|| {
-        let out = std::process::Command::new(emulator)
-            .args(["-machine", "help"])
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .output();
-        out.map(|o| parse_machine_aliases(&String::from_utf8_lossy(&o.stdout)))
-            .unwrap_or_default()
-    })
+/// versioned type it stands for), read once per emulator; empty if it
+/// cannot be run.
+fn machine_aliases(emulator: &Path) -> std::sync::Arc<std::collections::HashMap<String, String>> {
+    type Cache = std::collections::HashMap<
+        std::path::PathBuf,
+        std::sync::Arc<std::collections::HashMap<String, String>>,
+    >;
+    static CACHE: std::sync::Mutex<Option<Cache>> = std::sync::Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .get_or_insert_with(Default::default)
+        .entry(emulator.to_owned())
+        .or_insert_with(|| {
+            let out = std::process::Command::new(emulator)
+                .args(["-machine", "help"])
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .output();
+            std::sync::Arc::new(
+                out.map(|o| parse_machine_aliases(&String::from_utf8_lossy(&o.stdout)))
+                    .unwrap_or_default(),
+            )
+        })
+        .clone()
 }
 
 /// `pc   Standard PC … (alias of pc-i440fx-7.2)` lines → alias → type.

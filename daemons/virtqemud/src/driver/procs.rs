@@ -219,16 +219,23 @@ async fn get_state(core: &Core, _: &CallContext, p: &[u8]) -> CallResult {
 
 async fn get_info(core: &Core, _: &CallContext, p: &[u8]) -> CallResult {
     let dom = domain_of(core, p)?;
-    let (state, pid, def) = {
+    let (state, pid, max_mem, memory, vcpus) = {
         let st = dom.lock();
-        let def = st.run.as_ref().map_or(&st.def, |r| &r.live).clone();
-        (st.state().0, st.run.as_ref().map(|r| r.process.pid()), def)
+        let def = st.run.as_ref().map_or(&st.def, |r| &r.live);
+        let pid = st.run.as_ref().map(|r| r.process.pid());
+        (
+            st.state().0,
+            pid,
+            def.memory_kib,
+            def.current_memory_kib,
+            def.vcpu.current,
+        )
     };
     encode_ret(&DomainGetInfoRet {
         state: state as u32,
-        max_mem: def.memory_kib,
-        memory: def.current_memory_kib,
-        nr_virt_cpu: def.vcpu.current,
+        max_mem,
+        memory,
+        nr_virt_cpu: vcpus,
         cpu_time: pid.map_or(0, node::process_cpu_ns),
     })
 }
@@ -570,23 +577,16 @@ impl Core {
     pub fn parse(&self, xml: &str) -> Result<DomainDef, RpcError> {
         let mut def = DomainDef::parse(xml, &mut self.rng())
             .map_err(|e| RpcError::plain(ErrorCode(e.code()), ErrorDomain(e.domain()), e.message()))?;
-        let emulator = def
-            .devices
-            .emulator
-            .as_ref()
-            .map_or_else(|| self.emulator.clone(), std::path::PathBuf::from);
-        def.os.machine = node::canonical_machine(&emulator, &def.os.machine);
+        def.os.machine = node::canonical_machine(&self.emulator_for(&def), &def.os.machine);
         Ok(def)
     }
 
     /// `virDomainDefineXML`: a new persistent domain, or a new definition
     /// for an existing one (which takes effect at its next start).
     async fn define(self: &Arc<Self>, ctx: &CallContext, def: DomainDef) -> CallResult {
-        let existing = self
-            .domains
-            .by_name(&def.name)
-            .ok()
-            .or_else(|| self.domains.by_uuid(&def.uuid).ok());
+        // Same name with another UUID, or the reverse: libvirt's messages.
+        self.domains.check_unique(&def.name, &def.uuid)?;
+        let existing = self.domains.by_uuid(&def.uuid).ok();
         let xml = def.to_xml(&FormatOptions { id: None });
         let save = |name: &str| {
             self.store
@@ -594,7 +594,7 @@ impl Core {
                 .map_err(|e| internal(format!("cannot write the definition of '{name}': {e}")))
         };
         match existing {
-            Some(dom) if dom.uuid == def.uuid && dom.name == def.name => {
+            Some(dom) => {
                 let _job = job(self, ctx, &dom).await?;
                 save(&def.name)?;
                 let mut st = dom.lock();
@@ -609,11 +609,6 @@ impl Core {
                     },
                 );
                 ret_dom(&dom)
-            }
-            Some(_) => {
-                // Same name with another UUID, or the reverse: libvirt's messages.
-                self.domains.insert(Dom::new(def, true, false))?;
-                Err(internal("unreachable: conflicting domain was accepted"))
             }
             None => {
                 let dom = Dom::new(def.clone(), true, false);
@@ -651,9 +646,9 @@ impl Core {
         if !running {
             self.domains.remove(dom);
         }
-        self.events.emit(
-            &dom.wire(),
-            &super::events::DomainEvent::Lifecycle {
+        self.emit(
+            dom,
+            super::events::DomainEvent::Lifecycle {
                 event: event::UNDEFINED,
                 detail: event::undefined::REMOVED,
             },

@@ -131,9 +131,12 @@ impl Store {
         self.log_dir.join(format!("{name}.log"))
     }
 
-    /// The directory of a running guest's sockets and pid file.
+    /// The directory of a running guest's sockets and pid file: the name is
+    /// cut to 20 characters, as libvirt does, so the monitor socket's path
+    /// stays within the 108 bytes a UNIX socket address holds.
     pub fn domain_dir(&self, id: i32, name: &str) -> PathBuf {
-        self.lib_dir.join(format!("domain-{id}-{name}"))
+        let short: String = name.chars().take(20).collect();
+        self.lib_dir.join(format!("domain-{id}-{short}"))
     }
 
     pub fn save_config(&self, name: &str, xml: &str) -> io::Result<()> {
