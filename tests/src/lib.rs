@@ -307,6 +307,18 @@ fn kill_and_reap(child: &mut Child) {
 
 /// Runs the real `virsh -c URI ARGS…` (without `-r`: the client does not
 /// ask for a read-only connection, so only the daemon can refuse).
+/// `virtqemud --timeout SECS` under a fresh root: started by hand, it exits
+/// after `secs` idle.
+pub fn virtqemud_with_idle_timeout(secs: u32) -> Daemon {
+    Daemon::start(
+        "virtqemud",
+        DaemonOptions {
+            args: vec!["--timeout".into(), secs.to_string()],
+            ..Default::default()
+        },
+    )
+}
+
 pub fn virsh_at(uri: &str, args: &[&str]) -> Output {
     run(Command::new(require_tool("virsh")).arg("-c").arg(uri).args(args))
 }

@@ -11,17 +11,6 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// `virtqemud --timeout SECS`: started by hand, it exits after `secs` idle.
-fn virtqemud_with_idle_timeout(secs: u32) -> Daemon {
-    Daemon::start(
-        "virtqemud",
-        DaemonOptions {
-            args: vec!["--timeout".into(), secs.to_string()],
-            ..Default::default()
-        },
-    )
-}
-
 fn status_json(root: &Path) -> Value {
     serde_json::from_str(&virt_daemons(root, &["status", "--json"])).expect("status --json is JSON")
 }
@@ -44,7 +33,7 @@ fn lifecycle_events(root: &Path, name: &str) -> Vec<String> {
 
 #[test]
 fn manual_start_reports_cause_phases_and_idle() {
-    let d = virtqemud_with_idle_timeout(60);
+    let d = modvirt_tests::virtqemud_with_idle_timeout(60);
     assert!(wait_for(Duration::from_secs(5), || lifecycle_events(
         d.root.path(),
         "virtqemud"
@@ -123,7 +112,7 @@ fn socket_activation_names_virsh_and_its_pid() {
 
 #[test]
 fn idle_exit_is_reported_without_waking_the_daemon() {
-    let mut d = virtqemud_with_idle_timeout(1);
+    let mut d = modvirt_tests::virtqemud_with_idle_timeout(1);
     assert!(d.wait_exit(Duration::from_secs(15)).is_some(), "idle exit");
     // Where socket activation would listen, a listener that counts: any
     // observer connecting here would have woken the daemon.
@@ -152,7 +141,7 @@ fn idle_exit_is_reported_without_waking_the_daemon() {
 
 #[test]
 fn polling_observer_does_not_keep_the_daemon_awake() {
-    let mut d = virtqemud_with_idle_timeout(3);
+    let mut d = modvirt_tests::virtqemud_with_idle_timeout(3);
     let start = Instant::now();
     let mut seen_running = 0;
     let exited = loop {
@@ -298,7 +287,7 @@ fn state_file(d: &Daemon) -> Value {
 #[test]
 fn an_observer_entering_the_exit_gate_delays_the_idle_exit() {
     use nix::fcntl::{Flock, FlockArg};
-    let mut d = virtqemud_with_idle_timeout(1);
+    let mut d = modvirt_tests::virtqemud_with_idle_timeout(1);
     let gate = state_file(&d)["exit_gate"]
         .as_str()
         .expect("exit_gate in the state file")

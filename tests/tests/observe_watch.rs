@@ -3,7 +3,7 @@
 //! coming and going, and the rules every observer keeps: it connects only
 //! to a running daemon and never keeps one awake.
 
-use modvirt_tests::{Daemon, DaemonOptions, bin, wait_for};
+use modvirt_tests::{bin, wait_for};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -11,17 +11,6 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
-
-/// `virtqemud --timeout SECS`: started by hand, it exits after `secs` idle.
-fn virtqemud_with_idle_timeout(secs: u32) -> Daemon {
-    Daemon::start(
-        "virtqemud",
-        DaemonOptions {
-            args: vec!["--timeout".into(), secs.to_string()],
-            ..Default::default()
-        },
-    )
-}
 
 fn virt_daemons_cmd(root: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(bin("virt-daemons"));
@@ -121,7 +110,7 @@ fn output_of(cmd: &mut Command) -> Output {
 
 #[test]
 fn watch_shows_full_state_then_a_virsh_connecting_and_stays_passive() {
-    let mut d = virtqemud_with_idle_timeout(5);
+    let mut d = modvirt_tests::virtqemud_with_idle_timeout(5);
     let root = d.root.path().to_owned();
     let watch = Watch::spawn(
         &root,
@@ -176,7 +165,7 @@ fn watch_shows_full_state_then_a_virsh_connecting_and_stays_passive() {
 
 #[test]
 fn watch_ends_cleanly_when_the_watched_daemon_idles_out() {
-    let mut d = virtqemud_with_idle_timeout(3);
+    let mut d = modvirt_tests::virtqemud_with_idle_timeout(3);
     let watch = Watch::spawn(d.root.path(), &["watch", "virtqemud", "--interval-ms", "200"]);
     let first = watch.next_line(Duration::from_secs(10)).expect("a first event");
     assert!(
@@ -204,7 +193,7 @@ fn watch_ends_cleanly_when_the_watched_daemon_idles_out() {
 
 #[test]
 fn watch_refuses_daemons_that_do_not_run_without_connecting() {
-    let mut d = virtqemud_with_idle_timeout(1);
+    let mut d = modvirt_tests::virtqemud_with_idle_timeout(1);
     assert!(d.wait_exit(Duration::from_secs(15)).is_some(), "idle exit");
     // Where socket activation would listen: connecting here would wake it.
     let wakes = modvirt_tests::counting_listener(&d.socket("admin-sock"));
