@@ -11,20 +11,33 @@
 #         virtqemud --no-default-features`; skipped if absent)
 #   base  a virtqemud built without the observability core (BASE=path,
 #         e.g. built from the commit before it; skipped if absent)
-# Prints, per target, median calls/s and the daemon's own CPU time per call
-# (utime+stime from /proc/PID/stat over the run: steadier than throughput on
-# a shared machine), and the cost of `on` relative to the others.
+# Every measurement is a fixed number of calls (CALLS, split across the
+# connections), after an uncounted warm-up of WARMUP calls: the daemon's own
+# CPU time (the sum of its threads' run time in ns, from
+# /proc/PID/task/*/schedstat; utime+stime ticks are too coarse) over exactly that work, divided
+# by CALLS, is its CPU per call — steadier than throughput on a shared
+# machine, where the clients compete with the daemon for the same cores.
+# Prints, per target, median calls/s and daemon CPU µs per call, and the cost
+# of `on` relative to the others as the median of per-round paired ratios.
 #
 # Usage: cargo build --release -p virtqemud -p modvirt-admin
-#        benches/observe-overhead.sh            (ROUNDS=5 SECONDS_PER=2 BARE=… BASE=…)
+#        benches/observe-overhead.sh      (ROUNDS=9 CALLS=40000 WARMUP=2000 BARE=… BASE=…)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH=${BENCH:-target/release/modvirt-rpc-bench}
 BIN=${VIRTQEMUD:-target/release/virtqemud}
 BASE=${BASE:-}
 BARE=${BARE:-}
-ROUNDS=${ROUNDS:-5}
-SECS=${SECONDS_PER:-2}
+ROUNDS=${ROUNDS:-9}
+CALLS=${CALLS:-40000}
+WARMUP=${WARMUP:-2000}
+# With PIN=1 (and at least 2 CPUs), the daemons run on the last CPU and the
+# clients on the others, so they do not take turns on one core.
+PIN_DAEMON="" PIN_CLIENT=""
+if [[ ${PIN:-0} == 1 ]] && (( $(nproc) > 1 )); then
+    last=$(( $(nproc) - 1 ))
+    PIN_DAEMON="taskset -c $last" PIN_CLIENT="taskset -c 0-$(( last - 1 ))"
+fi
 WORK=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -35,7 +48,7 @@ start() { # name binary [config]
     local root=$WORK/$1
     mkdir -p "$root/etc/libvirt"
     [[ -n "${3:-}" ]] && printf '%s\n' "$3" > "$root/etc/libvirt/virtqemud.conf"
-    "$2" --root "$root" --timeout 0 2>"$WORK/$1.log" &
+    $PIN_DAEMON "$2" --root "$root" --timeout 0 2>"$WORK/$1.log" &
     pids+=($!)
     PID[$1]=$!
     for _ in $(seq 200); do [[ -S $root/run/libvirt/virtqemud-sock ]] && return; sleep 0.02; done
@@ -47,18 +60,19 @@ start off "$BIN" "call_spans = 0"
 if [[ -n "$BARE" && -x "$BARE" ]]; then start bare "$BARE"; targets+=(bare); fi
 if [[ -n "$BASE" && -x "$BASE" ]]; then start base "$BASE"; targets+=(base); else echo "(no BASE binary)"; fi
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-TCK=$(getconf CLK_TCK)
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 rate() { # target conns → "calls/s daemon-cpu-µs-per-call"
-    local before after out calls rate
-    before=$(cpu_ticks "${PID[$1]}")
-    out=$("$BENCH" rtt --socket "$WORK/$1/run/libvirt/virtqemud-sock" --conns "$2" --seconds "$SECS" --warmup 0.3 --format kv)
-    after=$(cpu_ticks "${PID[$1]}")
+    local sock=$WORK/$1/run/libvirt/virtqemud-sock before after out calls rate
+    $PIN_CLIENT "$BENCH" rtt --socket "$sock" --conns "$2" --calls "$WARMUP" --format kv >/dev/null
+    before=$(cpu_ns "${PID[$1]}")
+    out=$($PIN_CLIENT "$BENCH" rtt --socket "$sock" --conns "$2" --calls "$CALLS" --format kv)
+    after=$(cpu_ns "${PID[$1]}")
     rate=$(awk -F= '$1=="rtt_calls_per_sec"{print $2}' <<<"$out")
     calls=$(awk -F= '$1=="rtt_calls"{print $2}' <<<"$out")
-    # The warm-up's calls are not counted in rtt_calls but its CPU is: scale.
-    awk -v r="$rate" -v c="$calls" -v t=$((after - before)) -v hz="$TCK" -v s="$SECS" \
-        'BEGIN { printf "%s %.2f\n", r, t / hz * 1e6 / (c * (s + 0.3) / s) }'
+    # The CPU delta also holds the connections' set-up and close: a few
+    # calls each, negligible against CALLS.
+    awk -v r="$rate" -v c="$calls" -v t=$((after - before)) \
+        'BEGIN { printf "%s %.3f\n", r, t / 1e3 / c }'
 }
 for conns in 1 16; do
     for t in "${targets[@]}"; do : > "$WORK/$t.$conns"; done

@@ -8,6 +8,11 @@
 //! threads then start together, run a warm-up, and count the calls that
 //! complete inside the measuring window; each call's latency is kept (as
 //! nanoseconds) for percentiles.
+//!
+//! With a fixed call count ([`RttConfig::calls`]) there is no warm-up and no
+//! window: every connection makes its share of the calls and the run lasts
+//! until the last one is done. Every call the daemon served is then counted,
+//! so its CPU time over the run divides exactly by the work done.
 
 use super::Summary;
 use crate::client::{Client, ClientError};
@@ -32,6 +37,9 @@ pub struct RttConfig {
     pub conns: usize,
     pub warmup: Duration,
     pub duration: Duration,
+    /// Make exactly this many calls in all (split evenly across the
+    /// connections) instead of calling for `warmup + duration`.
+    pub calls: Option<u64>,
     pub mode: Mode,
     /// Per-call I/O timeout, so a hung daemon fails the run instead of hanging it.
     pub call_timeout: Duration,
@@ -119,10 +127,20 @@ pub fn run(cfg: &RttConfig) -> Result<RttReport, RttError> {
     let mut handles = Vec::with_capacity(conns);
     for (conn, client) in clients.into_iter().enumerate() {
         let barrier = Arc::clone(&barrier);
-        let (warmup, duration) = (cfg.warmup, cfg.duration);
+        let budget = match cfg.calls {
+            // The first `total % conns` connections make one call more.
+            Some(total) => {
+                let (each, extra) = (total / conns as u64, total % conns as u64);
+                Budget::Count(each + u64::from((conn as u64) < extra))
+            }
+            None => Budget::Window {
+                warmup: cfg.warmup,
+                duration: cfg.duration,
+            },
+        };
         let handle = thread::Builder::new()
             .name(format!("rtt-{conn}"))
-            .spawn(move || measure(conn, client, &barrier, warmup, duration, close))
+            .spawn(move || measure(conn, client, &barrier, budget, close))
             .map_err(RttError::Spawn)?;
         handles.push(handle);
     }
@@ -130,12 +148,14 @@ pub fn run(cfg: &RttConfig) -> Result<RttReport, RttError> {
     let mut latencies = Vec::new();
     let mut rates = Vec::with_capacity(conns);
     let mut calls = 0u64;
+    let mut window = Duration::ZERO;
     let mut first_err = None;
     for h in handles {
         match h.join() {
-            Ok(Ok(lat)) => {
+            Ok(Ok((lat, took))) => {
                 calls += lat.len() as u64;
-                rates.push(lat.len() as f64 / cfg.duration.as_secs_f64());
+                rates.push(lat.len() as f64 / took.as_secs_f64().max(1e-9));
+                window = window.max(took);
                 latencies.extend(lat);
             }
             Ok(Err(e)) => {
@@ -151,11 +171,11 @@ pub fn run(cfg: &RttConfig) -> Result<RttReport, RttError> {
     }
     let latency_us = Latency::of(&mut latencies).ok_or(RttError::NoCalls)?;
     let per_conn = Summary::of(&mut rates).ok_or(RttError::NoCalls)?;
-    let calls_per_sec = calls as f64 / cfg.duration.as_secs_f64();
+    let calls_per_sec = calls as f64 / window.as_secs_f64().max(1e-9);
     Ok(RttReport {
         conns,
         calls,
-        window: cfg.duration,
+        window,
         calls_per_sec,
         us_per_call: 1e6 / calls_per_sec,
         latency_us,
@@ -163,29 +183,40 @@ pub fn run(cfg: &RttConfig) -> Result<RttReport, RttError> {
     })
 }
 
-/// One connection's loop; returns the latency (ns) of every call that
-/// completed inside the window.
+/// How long one connection keeps calling.
+#[derive(Debug, Clone, Copy)]
+enum Budget {
+    /// Call for `warmup`, then count the calls completed within `duration`.
+    Window { warmup: Duration, duration: Duration },
+    /// Make exactly this many calls, all counted.
+    Count(u64),
+}
+
+/// One connection's loop; returns the latency (ns) of every counted call and
+/// the time over which they were counted.
 fn measure(
     conn: usize,
     mut client: Client,
     barrier: &Barrier,
-    warmup: Duration,
-    duration: Duration,
+    budget: Budget,
     close: bool,
-) -> Result<Vec<u32>, RttError> {
+) -> Result<(Vec<u32>, Duration), RttError> {
     let mut lat = Vec::with_capacity(1 << 16);
     barrier.wait();
     let t0 = Instant::now();
-    let (from, until) = (t0 + warmup, t0 + warmup + duration);
+    let (from, until, limit) = match budget {
+        Budget::Window { warmup, duration } => (t0 + warmup, Some(t0 + warmup + duration), None),
+        Budget::Count(n) => (t0, None, Some(n)),
+    };
     let mut calls = 0u64;
     let mut before = t0;
-    loop {
+    while limit.is_none_or(|n| calls < n) {
         client
             .remote_lib_version()
             .map_err(|source| RttError::Call { conn, calls, source })?;
         calls += 1;
         let after = Instant::now();
-        if after >= until {
+        if until.is_some_and(|u| after >= u) {
             break;
         }
         if after >= from {
@@ -194,11 +225,15 @@ fn measure(
         }
         before = after;
     }
+    let took = match budget {
+        Budget::Window { duration, .. } => duration,
+        Budget::Count(_) => t0.elapsed(),
+    };
     if close {
         // Leave politely, as virsh does; a failure here does not spoil the numbers.
         let _ = client.remote_close();
     }
-    Ok(lat)
+    Ok((lat, took))
 }
 
 #[cfg(test)]
@@ -225,6 +260,7 @@ mod tests {
             conns: 2,
             warmup: Duration::from_millis(20),
             duration: Duration::from_millis(100),
+            calls: None,
             mode: Mode::Raw,
             call_timeout: Duration::from_secs(5),
         })
@@ -235,6 +271,28 @@ mod tests {
     }
 
     #[test]
+    fn a_fixed_call_count_is_split_across_connections_and_all_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("echo.sock");
+        let server = EchoServer::bind(&socket).unwrap();
+        thread::spawn(move || server.run());
+        let report = run(&RttConfig {
+            socket,
+            conns: 3,
+            warmup: Duration::from_secs(60),
+            duration: Duration::from_secs(60),
+            calls: Some(1_001),
+            mode: Mode::Raw,
+            call_timeout: Duration::from_secs(5),
+        })
+        .unwrap();
+        assert_eq!(report.calls, 1_001, "{report:?}");
+        assert!(report.window < Duration::from_secs(60), "{report:?}");
+        // 334 + 334 + 333 calls, every connection made its share.
+        assert!(report.per_conn.min > 0.0 && report.per_conn.max > 0.0);
+    }
+
+    #[test]
     fn setup_failure_names_the_connection() {
         let dir = tempfile::tempdir().unwrap();
         let e = run(&RttConfig {
@@ -242,6 +300,7 @@ mod tests {
             conns: 1,
             warmup: Duration::ZERO,
             duration: Duration::from_millis(1),
+            calls: None,
             mode: Mode::Raw,
             call_timeout: Duration::from_secs(1),
         })

@@ -83,6 +83,10 @@ enum Cmd {
         /// Per-call I/O timeout.
         #[arg(long, default_value = "10", value_parser = secs)]
         timeout: Duration,
+        /// Make exactly this many calls in all (split across the
+        /// connections, no warm-up) instead of calling for a time window.
+        #[arg(long, conflicts_with_all = ["seconds", "warmup"])]
+        calls: Option<u64>,
         #[command(flatten)]
         target: Target,
     },
@@ -182,6 +186,7 @@ fn main() -> Result<()> {
             seconds,
             warmup,
             timeout,
+            calls,
             target,
         } => {
             let r = rtt::run(&RttConfig {
@@ -189,6 +194,7 @@ fn main() -> Result<()> {
                 conns,
                 warmup,
                 duration: seconds,
+                calls,
                 mode: target.mode(),
                 call_timeout: timeout,
             })

@@ -23,11 +23,9 @@ mod defaults;
 mod devices;
 mod error;
 mod format;
-mod ids;
 mod model;
 mod parse;
 mod validate;
-mod xml;
 
 #[cfg(test)]
 mod tests;
@@ -36,9 +34,10 @@ mod tests_errors;
 
 pub use defaults::DEFAULT_X86_CPU_MODEL;
 pub use error::{DomainXmlError, code, origin};
-pub use format::{FormatOptions, escape};
-pub use ids::{MacAddr, RandomSource, format_uuid, generate_uuid, parse_uuid};
+pub use format::FormatOptions;
 pub use model::*;
+pub use modvirt_xml::escape;
+pub use modvirt_xml::{MacAddr, RandomSource, format_uuid, generate_uuid, parse_uuid};
 pub use parse::{host_arch, scale_to_bytes};
 pub use validate::{MAX_MEMORY_KIB, MAX_NAME_BYTES, MAX_VCPUS, machine_max_vcpus, validate_name};
 

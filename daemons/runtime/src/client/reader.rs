@@ -20,6 +20,7 @@ use crate::server::{ClientSettings, Server};
 use modvirt_wire::XdrDecode;
 use modvirt_wire::message;
 use modvirt_wire::observe::{CallContextMsg, CallerLink, OBSERVE_PROGRAM, procs};
+use modvirt_wire::program::Program;
 use modvirt_wire::{Header, MessageType, ProcKind, Procedure, RpcError, Status};
 use std::ops::Deref;
 use std::pin::Pin;
@@ -199,7 +200,7 @@ pub(super) async fn read_loop(
         let tracked = Tracked::start(
             daemon,
             client,
-            handler.program().name,
+            handler.program(),
             procedure,
             &header,
             permit,
@@ -255,7 +256,7 @@ struct Tracked<D: Deref<Target = DaemonShared>> {
     /// Borrowed while the call runs within the read loop (most cheap calls
     /// finish in their first poll), owned once it runs on a worker.
     daemon: D,
-    program: &'static str,
+    program: &'static Program,
     procedure: &'static Procedure,
 }
 
@@ -274,7 +275,7 @@ impl<'d> Tracked<&'d DaemonShared> {
     fn start(
         daemon: &'d Arc<DaemonShared>,
         client: &Client,
-        program: &'static str,
+        program: &'static Program,
         procedure: &'static Procedure,
         header: &Header,
         permit: OwnedSemaphorePermit,
@@ -299,7 +300,7 @@ impl<'d> Tracked<&'d DaemonShared> {
         });
         let started = Instant::now();
         let call = daemon.observer.inflight.register(
-            program,
+            program.name,
             procedure.name,
             header.serial,
             client.to_ref(),
@@ -358,14 +359,14 @@ impl<D: Deref<Target = DaemonShared>> Tracked<D> {
             self.daemon.spans.record_call(
                 span,
                 self.program,
-                self.procedure.name,
+                self.procedure,
                 self.record.client.pid,
                 ok,
                 elapsed,
             );
         }
         self.daemon.metrics.rpc_finished(
-            self.program,
+            self.program.name,
             self.procedure.number,
             self.procedure.name,
             ok,

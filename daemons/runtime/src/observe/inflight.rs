@@ -287,6 +287,7 @@ impl InflightRegistry {
                     Trace::Continue(parent) => Some(parent),
                 },
                 id,
+                started,
             )
         });
         let record = CallRecord::new(id, program, procedure, serial, client, started, span);

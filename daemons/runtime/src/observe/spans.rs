@@ -77,6 +77,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use modvirt_wire::observe::{SCHEMA, Span, SpansPage};
+use modvirt_wire::program::{Procedure, Program};
 use tracing_subscriber::Registry;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -173,42 +174,72 @@ impl Shared {
     }
 
     /// A finished call span: kept as raw facts, made a [`SpanRecord`] only
-    /// when exported or read.
-    fn finish_call(&self, call: CallFacts) {
+    /// when exported or read. (A call continuing a peer's trace, rare, is
+    /// kept whole: its facts would not fit a ring slot's cache line.)
+    fn finish_call(&self, call: CallFacts, remote: Option<TraceContext>) {
         if let Some(export) = self.export.get()
-            && !export.offer(Arc::new(call.to_record()))
+            && !export.offer(Arc::new(call.to_record(remote)))
         {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        self.ring.push(ring::Entry::Call(call));
+        match remote {
+            None => self.ring.push(ring::Entry::Call(call)),
+            Some(remote) => self
+                .ring
+                .push(ring::Entry::Span(Box::new(call.to_record(Some(remote))))),
+        };
     }
 }
 
-/// What the ring keeps of a finished RPC call span (small, no heap).
+/// What the ring keeps of a finished RPC call span of a call that starts
+/// its own trace: small (a ring slot is one cache line), no heap.
 #[derive(Debug, Clone, Copy)]
 struct CallFacts {
-    span: CallSpan,
-    service: &'static str,
-    method: &'static str,
+    /// The call's number; the span's ids derive from it.
+    call: u64,
+    start_unix_ns: u64,
+    duration_ns: u64,
+    program: &'static Program,
+    procedure: &'static Procedure,
     client_pid: i32,
     ok: bool,
-    duration_ns: u64,
+}
+
+/// Wall-clock time (ns since the epoch) of a monotonic instant: an offset
+/// from one reading of both clocks, taken once per process. (A wall clock
+/// stepped later shifts nothing: spans keep the timeline of the monotonic
+/// clock, as their durations do.)
+fn unix_ns(at: std::time::Instant) -> u64 {
+    use std::time::{Instant, SystemTime, UNIX_EPOCH};
+    static ANCHOR: OnceLock<(u64, Instant)> = OnceLock::new();
+    let (anchor_ns, anchor) = *ANCHOR.get_or_init(|| {
+        let ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        (ns, Instant::now())
+    });
+    let ns = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    match at.checked_duration_since(anchor) {
+        Some(after) => anchor_ns.saturating_add(ns(after)),
+        None => anchor_ns.saturating_sub(ns(anchor.duration_since(at))),
+    }
 }
 
 impl CallFacts {
-    fn to_record(self) -> SpanRecord {
-        let context = self.span.context();
+    /// The whole span; `remote` is the peer's context the call continued.
+    fn to_record(self, remote: Option<TraceContext>) -> SpanRecord {
+        let (trace_id, span_id) = context::call_ids(self.call);
         SpanRecord {
-            trace_id: context.trace_id,
-            span_id: context.span_id,
-            parent_span_id: self.span.remote.map(|r| r.span_id),
-            remote_parent: self.span.remote.is_some(),
-            name: Cow::Borrowed(self.method),
-            start_unix_ns: self.span.start_unix_ns,
+            trace_id: remote.map_or(trace_id, |r| r.trace_id),
+            span_id,
+            parent_span_id: remote.map(|r| r.span_id),
+            remote_parent: remote.is_some(),
+            name: Cow::Borrowed(self.procedure.name),
+            start_unix_ns: self.start_unix_ns,
             duration_ns: self.duration_ns,
             attributes: layer::Attrs::call(layer::CallAttrs::new(
-                self.service,
-                self.method,
+                self.program.name,
+                self.procedure.name,
                 self.client_pid,
                 self.ok,
             )),
@@ -338,7 +369,9 @@ pub struct CallSpan {
     call: u64,
     /// The peer daemon's context this call continues, if any.
     remote: Option<TraceContext>,
-    start_unix_ns: u64,
+    /// When the call started; made wall-clock time only when the span is
+    /// read or exported ([`unix_ns`]), so a call reads the clock once.
+    started: std::time::Instant,
 }
 
 impl CallSpan {
@@ -346,13 +379,11 @@ impl CallSpan {
     /// W3C `traceparent` (ignored if malformed).
     /// The caller measures the duration and passes it to
     /// [`SpanRecorder::record_call`].
-    pub fn start(remote: Option<&str>, call: u64) -> CallSpan {
+    pub fn start(remote: Option<&str>, call: u64, started: std::time::Instant) -> CallSpan {
         CallSpan {
             call,
             remote: remote.and_then(|t| TraceContext::parse(t).ok()),
-            start_unix_ns: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            started,
         }
     }
 
@@ -380,20 +411,22 @@ impl SpanRecorder {
     pub fn record_call(
         &self,
         span: &CallSpan,
-        service: &'static str,
-        method: &'static str,
+        program: &'static Program,
+        procedure: &'static Procedure,
         client_pid: i32,
         ok: bool,
         duration: std::time::Duration,
     ) {
-        self.shared.finish_call(CallFacts {
-            span: *span,
-            service,
-            method,
+        let facts = CallFacts {
+            call: span.call,
+            start_unix_ns: unix_ns(span.started),
+            duration_ns: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
+            program,
+            procedure,
             client_pid,
             ok,
-            duration_ns: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
-        });
+        };
+        self.shared.finish_call(facts, span.remote);
     }
 }
 
@@ -430,35 +463,41 @@ pub fn trace_id(span: &tracing::Span) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use modvirt_wire::program::REMOTE;
     use tracing_subscriber::layer::SubscriberExt;
+
+    fn proc_named(name: &str) -> &'static Procedure {
+        REMOTE.procedures.iter().find(|p| p.name == name).unwrap()
+    }
 
     #[test]
     fn call_spans_are_recorded_without_tracing_and_continue_a_remote_trace() {
         let (recorder, _layer) = SpanRecorder::new("virtqemud", 8);
         let foreign = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let root = CallSpan::start(None, 1);
-        let child = CallSpan::start(Some(&root.traceparent()), 2);
-        let remote = CallSpan::start(Some(foreign), 3);
+        let now = std::time::Instant::now();
+        let root = CallSpan::start(None, 1, now);
+        let child = CallSpan::start(Some(&root.traceparent()), 2, now);
+        let remote = CallSpan::start(Some(foreign), 3, now);
         recorder.record_call(
             &root,
-            "REMOTE",
-            "CONNECT_OPEN",
+            &REMOTE,
+            proc_named("CONNECT_OPEN"),
             42,
             true,
             std::time::Duration::from_micros(5),
         );
         recorder.record_call(
             &child,
-            "REMOTE",
-            "DOMAIN_CREATE",
+            &REMOTE,
+            proc_named("DOMAIN_CREATE"),
             42,
             false,
             std::time::Duration::from_millis(2),
         );
         recorder.record_call(
             &remote,
-            "REMOTE",
-            "NETWORK_LOOKUP_BY_NAME",
+            &REMOTE,
+            proc_named("NETWORK_LOOKUP_BY_NAME"),
             7,
             true,
             std::time::Duration::ZERO,
@@ -486,6 +525,20 @@ mod tests {
         assert_eq!(spans[1].duration_ns, 2_000_000);
         assert_eq!(spans[2].trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(spans[2].parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
+    }
+
+    #[test]
+    fn call_span_start_times_are_wall_clock_and_keep_their_order() {
+        use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+        let now = Instant::now();
+        let earlier = now - Duration::from_millis(250);
+        let later = now + Duration::from_millis(250);
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+        let (e, n, l) = (unix_ns(earlier), unix_ns(now), unix_ns(later));
+        assert_eq!(n - e, 250_000_000);
+        assert_eq!(l - n, 250_000_000);
+        // Within a second of the wall clock read next to it.
+        assert!(n.abs_diff(wall) < 1_000_000_000, "{n} vs {wall}");
     }
 
     #[test]

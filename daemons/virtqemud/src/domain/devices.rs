@@ -4,10 +4,10 @@
 //! Other devices (controllers, inputs, balloon, …) are skipped.
 
 use super::DomainXmlError as E;
-use super::ids::{MacAddr, RandomSource};
 use super::model::*;
 use super::parse::{Ctx, enum_attr, uint_attr, yes_no_attr};
-use super::xml::Element;
+use modvirt_xml::Element;
+use modvirt_xml::{MacAddr, RandomSource};
 
 const OTHER_DISK_TYPES: &[&str] = &["network", "volume", "nvme", "vhostuser", "vhostvdpa"];
 const OTHER_DISK_BUSES: &[&str] = &["xen", "uml", "sd", "none"];

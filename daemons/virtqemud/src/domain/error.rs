@@ -40,22 +40,9 @@ pub mod origin {
 /// is libvirt's full error text, prefix included (`XML error: …`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainXmlError {
-    /// The document is not well-formed XML.
-    #[error("XML error: {detail} at line {line}, column {column}{}", in_element(element.as_deref()))]
-    NotWellFormed {
-        detail: String,
-        line: u32,
-        column: u32,
-        /// The innermost element open where the error was found.
-        element: Option<String>,
-    },
-    /// A `<!DOCTYPE>` (with or without entity declarations): refused, so no
-    /// entity, internal or external, is ever defined or expanded.
-    #[error(
-        "XML error: {} are not allowed in domain XML (line {line}, column {column})",
-        if *entities { "entity declarations (<!ENTITY>)" } else { "DOCTYPE declarations" }
-    )]
-    Doctype { entities: bool, line: u32, column: u32 },
+    /// The document is not well-formed XML, or has a `<!DOCTYPE>`.
+    #[error(transparent)]
+    Syntax(modvirt_xml::XmlError),
     /// The root element is not `<domain>`.
     #[error("XML error: expecting root element of 'domain', not '{found}'")]
     WrongRoot { found: String },
@@ -104,18 +91,20 @@ pub enum DomainXmlError {
     Internal(String),
 }
 
-fn in_element(element: Option<&str>) -> String {
-    element
-        .map(|e| format!(" (in element '{e}')"))
-        .unwrap_or_default()
+impl From<modvirt_xml::XmlError> for DomainXmlError {
+    fn from(e: modvirt_xml::XmlError) -> Self {
+        match e {
+            modvirt_xml::XmlError::BadMac(m) => Self::InvalidArgument(m),
+            syntax => Self::Syntax(syntax),
+        }
+    }
 }
 
 impl DomainXmlError {
     /// libvirt's `virErrorNumber` for this error.
     pub fn code(&self) -> i32 {
         match self {
-            Self::NotWellFormed { .. }
-            | Self::Doctype { .. }
+            Self::Syntax(_)
             | Self::WrongRoot { .. }
             | Self::MissingAttribute { .. }
             | Self::InvalidAttribute { .. }
@@ -136,8 +125,7 @@ impl DomainXmlError {
     /// the domain configuration for the rest.
     pub fn domain(&self) -> i32 {
         match self {
-            Self::NotWellFormed { .. }
-            | Self::Doctype { .. }
+            Self::Syntax(_)
             | Self::WrongRoot { .. }
             | Self::MissingAttribute { .. }
             | Self::InvalidAttribute { .. }
@@ -213,12 +201,13 @@ mod tests {
             DomainXmlError::MissingTarget { disk_source: None }.message(),
             "missing target information for device"
         );
-        let e = DomainXmlError::NotWellFormed {
+        let e = DomainXmlError::from(modvirt_xml::XmlError::NotWellFormed {
             detail: "x".into(),
             line: 2,
             column: 3,
             element: Some("name".into()),
-        };
+        });
+        assert_eq!(e.code(), 27);
         assert_eq!(
             e.message(),
             "XML error: x at line 2, column 3 (in element 'name')"

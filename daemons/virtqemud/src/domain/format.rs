@@ -4,8 +4,8 @@
 
 use std::fmt::{Display, Write as _};
 
-use super::ids::format_uuid;
 use super::model::*;
+use modvirt_xml::{escape, format_uuid};
 
 /// How to format a definition.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -14,22 +14,6 @@ pub struct FormatOptions {
     /// definition: `id='…'` on `<domain>`, the allocated VNC port and the
     /// pty paths; when `None`, the inactive one.
     pub id: Option<i32>,
-}
-
-/// Escapes text or an attribute value.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\'' => out.push_str("&apos;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 type Attrs<'a> = &'a [(&'a str, &'a dyn Display)];

@@ -2,7 +2,7 @@
 //! in KiB, as libvirt keeps them. Every field holds its value after
 //! libvirt's defaults have been applied, so formatting prints it as is.
 
-use super::ids::MacAddr;
+use modvirt_xml::MacAddr;
 
 /// Declares a `Copy` enum whose variants are XML tokens, with `as_str`,
 /// `from_xml` and `Display`.

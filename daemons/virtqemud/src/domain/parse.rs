@@ -5,10 +5,10 @@
 //! [`validate`](super::validate).
 
 use super::DomainXmlError as E;
-use super::ids::{RandomSource, generate_uuid, parse_uuid};
 use super::model::*;
-use super::xml::{Element, parse_tree};
 use super::{defaults, devices, validate};
+use modvirt_xml::{Element, parse_tree};
+use modvirt_xml::{RandomSource, generate_uuid, parse_uuid};
 
 /// libvirt's domain types other than QEMU's: valid XML, refused here.
 const OTHER_VIRT_TYPES: &[&str] = &[
@@ -82,7 +82,7 @@ impl Ctx<'_> {
 
 /// Parses a whole document. See [`DomainDef::parse`].
 pub(crate) fn parse_domain(xml: &str, rng: &mut dyn RandomSource) -> Result<DomainDef, E> {
-    let root = parse_tree(xml)?;
+    let root = parse_tree(xml, "domain")?;
     if root.name != "domain" {
         return Err(E::WrongRoot { found: root.name });
     }

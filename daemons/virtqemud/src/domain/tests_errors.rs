@@ -30,7 +30,10 @@ fn xml_syntax_and_entities() {
     let err = parse("<domain type='qemu'>\n  <name>x</name>\n  <uuid>").unwrap_err();
     assert_eq!(err.code(), code::XML_ERROR);
     assert!(
-        matches!(err, DomainXmlError::NotWellFormed { line: 3, .. }),
+        matches!(
+            err,
+            DomainXmlError::Syntax(modvirt_xml::XmlError::NotWellFormed { line: 3, .. })
+        ),
         "{err:?}"
     );
 

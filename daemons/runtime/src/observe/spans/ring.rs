@@ -29,17 +29,22 @@ pub(super) enum Entry {
 impl Entry {
     fn to_record(&self) -> SpanRecord {
         match self {
-            Entry::Call(c) => c.to_record(),
+            Entry::Call(c) => c.to_record(None),
             Entry::Span(s) => SpanRecord::clone(s),
         }
     }
 }
 
-/// One slot, alone on its cache lines: neighbouring slots are written by
-/// different cores at the same time.
+/// One slot: one cache line, so a push (every call makes one) touches one
+/// line of the ring, and neighbouring slots written by different cores at
+/// once do not share one. It keeps the low 32 bits of its span's sequence
+/// number: enough to tell a slot's span from one a whole ring (or 2³² rings)
+/// older, which is all a reader asks.
 #[derive(Debug, Default)]
-#[repr(align(128))]
-struct Slot(Mutex<Option<(u64, Entry)>>);
+#[repr(align(64))]
+struct Slot(Mutex<Option<(u32, Entry)>>);
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 64, "a ring slot is one cache line");
 
 #[derive(Debug)]
 pub(super) struct SpanRing {
@@ -57,9 +62,16 @@ pub(super) struct Read {
     pub(super) missed: u64,
 }
 
-fn lock(slot: &Slot) -> MutexGuard<'_, Option<(u64, Entry)>> {
+fn lock(slot: &Slot) -> MutexGuard<'_, Option<(u32, Entry)>> {
     // A slot is replaced whole: a panic cannot leave it half-written.
     slot.0.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether the span in a slot (low bits `held`) is newer than span `seq` of
+/// the same slot: within 2³¹ of it, ahead (wrapping).
+fn lap_ahead(held: u32, seq: u64) -> bool {
+    let d = held.wrapping_sub(seq as u32);
+    d != 0 && d < 1 << 31
 }
 
 impl SpanRing {
@@ -89,8 +101,8 @@ impl SpanRing {
             let mut slot = lock(self.slot(seq));
             match &*slot {
                 // A push a whole ring later got here first: ours is older.
-                Some((newer, _)) if *newer > seq => None,
-                _ => slot.replace((seq, record)),
+                Some((newer, _)) if lap_ahead(*newer, seq) => None,
+                _ => slot.replace((seq as u32, record)),
             }
         };
         // Freed outside the lock.
@@ -111,9 +123,9 @@ impl SpanRing {
         let mut spans = Vec::new();
         while seq < next && spans.len() < max {
             match &*lock(self.slot(seq)) {
-                Some((s, entry)) if *s == seq => spans.push((seq, entry.to_record())),
+                Some((s, entry)) if *s == seq as u32 => spans.push((seq, entry.to_record())),
                 // Overwritten since `next` was read.
-                Some((s, _)) if *s > seq => missed += 1,
+                Some((s, _)) if lap_ahead(*s, seq) => missed += 1,
                 _ => break,
             }
             seq += 1;
@@ -201,6 +213,16 @@ mod tests {
         let read = ring.read(1000, 100);
         assert_eq!(seqs(&read), [0, 1, 2]);
         assert_eq!((read.next_cursor, read.missed), (3, 0));
+    }
+
+    #[test]
+    fn a_slot_tells_newer_spans_across_the_32_bit_wrap() {
+        assert!(lap_ahead(9, 5));
+        assert!(!lap_ahead(5, 5));
+        assert!(!lap_ahead(5, 9), "an older span in the slot");
+        // Span 2³² + 3 keeps the low bits 3: still newer than span 2³² − 2.
+        assert!(lap_ahead(((1u64 << 32) + 3) as u32, (1u64 << 32) - 2));
+        assert!(!lap_ahead(((1u64 << 32) - 2) as u32, (1u64 << 32) + 3));
     }
 
     #[test]

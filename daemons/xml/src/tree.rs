@@ -8,16 +8,16 @@ use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
-use super::DomainXmlError;
+use crate::XmlError;
 
 /// Deeper documents are refused (libxml2's own default limit is 256), so
 /// that building and dropping the tree stays cheap.
-pub(crate) const MAX_DEPTH: usize = 256;
+pub const MAX_DEPTH: usize = 256;
 
 /// One element: its attributes, its own text (CDATA included, child
 /// elements' text excluded) and its child elements.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Element {
+pub struct Element {
     pub name: String,
     pub attrs: Vec<(String, String)>,
     pub text: String,
@@ -85,9 +85,9 @@ struct TreeBuilder<'a> {
 }
 
 impl TreeBuilder<'_> {
-    fn error_at(&self, offset: u64, detail: impl Into<String>) -> DomainXmlError {
+    fn error_at(&self, offset: u64, detail: impl Into<String>) -> XmlError {
         let (line, column) = position(self.src, offset);
-        DomainXmlError::NotWellFormed {
+        XmlError::NotWellFormed {
             detail: detail.into(),
             line,
             column,
@@ -95,7 +95,7 @@ impl TreeBuilder<'_> {
         }
     }
 
-    fn open(&mut self, start: &BytesStart<'_>, offset: u64) -> Result<(), DomainXmlError> {
+    fn open(&mut self, start: &BytesStart<'_>, offset: u64) -> Result<(), XmlError> {
         if self.root.is_some() {
             return Err(self.error_at(offset, "Extra content at the end of the document"));
         }
@@ -133,7 +133,7 @@ impl TreeBuilder<'_> {
         }
     }
 
-    fn text(&mut self, text: &str, offset: u64) -> Result<(), DomainXmlError> {
+    fn text(&mut self, text: &str, offset: u64) -> Result<(), XmlError> {
         check_chars(text).map_err(|e| self.error_at(offset, e))?;
         match self.stack.last_mut() {
             Some(open) => open.text.push_str(text),
@@ -158,8 +158,9 @@ fn describe(e: &quick_xml::Error) -> String {
     }
 }
 
-/// Parses `src` into its root element.
-pub(crate) fn parse_tree(src: &str) -> Result<Element, DomainXmlError> {
+/// Parses `src`, a `document` (`domain`, `network`, …: named in errors),
+/// into its root element.
+pub fn parse_tree(src: &str, document: &'static str) -> Result<Element, XmlError> {
     let mut reader = Reader::from_str(src);
     let mut tree = TreeBuilder {
         src,
@@ -198,10 +199,11 @@ pub(crate) fn parse_tree(src: &str) -> Result<Element, DomainXmlError> {
             Event::DocType(t) => {
                 let (line, column) = position(src, offset);
                 let entities = t.xml10_content().contains("<!ENTITY");
-                return Err(DomainXmlError::Doctype {
+                return Err(XmlError::Doctype {
                     entities,
                     line,
                     column,
+                    document,
                 });
             }
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
@@ -226,6 +228,7 @@ mod tests {
     fn builds_tree_with_text_and_references() {
         let root = parse_tree(
             "<?xml version='1.0'?>\n<!-- c --><a x='1 &amp; 2' y=\"&#65;\"><b>t&lt;&#x41;<![CDATA[<raw>]]></b><c/></a>\n",
+            "domain",
         )
         .unwrap();
         assert_eq!(root.name, "a");
@@ -238,73 +241,82 @@ mod tests {
 
     #[test]
     fn errors_say_what_and_where() {
-        let e = parse_tree("<domain>\n  <name>x</nam>\n</domain>").unwrap_err();
+        let e = parse_tree("<domain>\n  <name>x</nam>\n</domain>", "domain").unwrap_err();
         match &e {
-            DomainXmlError::NotWellFormed { line, element, .. } => {
+            XmlError::NotWellFormed { line, element, .. } => {
                 assert_eq!(*line, 2);
                 assert_eq!(element.as_deref(), Some("name"));
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(e.code(), 27);
-        assert!(e.message().starts_with("XML error: "), "{e}");
+        assert!(e.to_string().starts_with("XML error: "), "{e}");
 
-        let e = parse_tree("<domain>\n  <name>").unwrap_err();
-        assert!(e.message().contains("line 2"), "{e}");
+        let e = parse_tree("<domain>\n  <name>", "domain").unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
 
-        let e = parse_tree("<a>&foo;</a>").unwrap_err();
-        assert!(e.message().contains("Entity 'foo' not defined"), "{e}");
-        let e = parse_tree("<a b='&foo;'/>").unwrap_err();
-        assert!(e.message().contains("Entity 'foo' not defined"), "{e}");
+        let e = parse_tree("<a>&foo;</a>", "domain").unwrap_err();
+        assert!(e.to_string().contains("Entity 'foo' not defined"), "{e}");
+        let e = parse_tree("<a b='&foo;'/>", "domain").unwrap_err();
+        assert!(e.to_string().contains("Entity 'foo' not defined"), "{e}");
 
         assert!(
-            parse_tree("")
+            parse_tree("", "domain")
                 .unwrap_err()
-                .message()
+                .to_string()
                 .contains("Document is empty")
         );
-        assert!(parse_tree("text").is_err());
+        assert!(parse_tree("text", "domain").is_err());
         assert!(
-            parse_tree("<a/><b/>")
+            parse_tree("<a/><b/>", "domain")
                 .unwrap_err()
-                .message()
+                .to_string()
                 .contains("Extra content")
         );
-        assert!(parse_tree("<a>\u{1}</a>").unwrap_err().message().contains("0x01"));
-        assert!(parse_tree("<a>&#1;</a>").is_err());
-        assert!(parse_tree("<a x='1' x='2'/>").is_err());
+        assert!(
+            parse_tree("<a>\u{1}</a>", "domain")
+                .unwrap_err()
+                .to_string()
+                .contains("0x01")
+        );
+        assert!(parse_tree("<a>&#1;</a>", "domain").is_err());
+        assert!(parse_tree("<a x='1' x='2'/>", "domain").is_err());
     }
 
     #[test]
     fn doctype_and_entities_refused() {
         let xxe = "<?xml version='1.0'?>\n<!DOCTYPE domain [\n  <!ENTITY xxe SYSTEM 'file:///etc/passwd'>\n]>\n<domain type='qemu'><name>&xxe;</name></domain>";
-        let e = parse_tree(xxe).unwrap_err();
+        let e = parse_tree(xxe, "domain").unwrap_err();
         assert_eq!(
             e,
-            DomainXmlError::Doctype {
+            XmlError::Doctype {
                 entities: true,
                 line: 2,
-                column: 1
+                column: 1,
+                document: "domain",
             }
         );
         assert_eq!(
-            e.message(),
+            e.to_string(),
             "XML error: entity declarations (<!ENTITY>) are not allowed in domain XML (line 2, column 1)"
         );
-        assert_eq!(e.code(), 27);
-        let e = parse_tree("<!DOCTYPE domain><domain/>").unwrap_err();
+        let e = parse_tree("<!DOCTYPE network><network/>", "network").unwrap_err();
         assert_eq!(
-            e.message(),
-            "XML error: DOCTYPE declarations are not allowed in domain XML (line 1, column 1)"
+            e.to_string(),
+            "XML error: DOCTYPE declarations are not allowed in network XML (line 1, column 1)"
         );
     }
 
     #[test]
     fn depth_is_bounded() {
         let deep = "<a>".repeat(MAX_DEPTH + 1);
-        assert!(parse_tree(&deep).unwrap_err().message().contains("nested deeper"));
+        assert!(
+            parse_tree(&deep, "domain")
+                .unwrap_err()
+                .to_string()
+                .contains("nested deeper")
+        );
         let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
-        assert!(parse_tree(&ok).is_ok());
+        assert!(parse_tree(&ok, "domain").is_ok());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::DomainXmlError;
+use crate::XmlError;
 
 /// Where generated UUIDs and MACs take their randomness from. Any
 /// `FnMut() -> u64` is one: `&mut || rng.next_u64()`.
@@ -79,8 +79,8 @@ impl MacAddr {
 
     /// Parses `xx:xx:xx:xx:xx:xx` (one or two hex digits per byte), refusing
     /// multicast addresses, with libvirt's messages.
-    pub fn parse(text: &str) -> Result<Self, DomainXmlError> {
-        let bad = || DomainXmlError::InvalidArgument(format!("unable to parse mac address '{text}'"));
+    pub fn parse(text: &str) -> Result<Self, XmlError> {
+        let bad = || XmlError::BadMac(format!("unable to parse mac address '{text}'"));
         let mut mac = [0u8; 6];
         let mut parts = text.split(':');
         for byte in &mut mac {
@@ -94,7 +94,7 @@ impl MacAddr {
             return Err(bad());
         }
         if mac[0] & 1 == 1 {
-            return Err(DomainXmlError::InvalidArgument(format!(
+            return Err(XmlError::BadMac(format!(
                 "expected unicast mac address, found multicast '{text}'"
             )));
         }
@@ -196,14 +196,14 @@ mod tests {
         ] {
             let e = MacAddr::parse(bad).unwrap_err();
             assert_eq!(
-                e.message(),
+                e.to_string(),
                 format!("invalid argument: unable to parse mac address '{bad}'")
             );
-            assert_eq!(e.code(), 8);
+            assert!(matches!(e, XmlError::BadMac(_)));
         }
         let e = MacAddr::parse("01:00:5e:00:00:01").unwrap_err();
         assert_eq!(
-            e.message(),
+            e.to_string(),
             "invalid argument: expected unicast mac address, found multicast '01:00:5e:00:00:01'"
         );
     }

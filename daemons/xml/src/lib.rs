@@ -1,0 +1,81 @@
+//! What every libvirt XML document modvirt reads and writes shares, with
+//! no I/O: the element tree of a document (quick-xml's pull reader; no
+//! `<!DOCTYPE>`, so no entity is ever declared or expanded; errors with line,
+//! column and the innermost open element), UUIDs and MAC addresses (made up
+//! from a caller's [`RandomSource`] when a document leaves them out), and
+//! escaping for output.
+//!
+//! Each document kind (domain, network, …) keeps its own model and error
+//! type in its daemon and converts [`XmlError`] into it.
+
+pub mod ids;
+pub mod tree;
+
+pub use ids::{MacAddr, RandomSource, format_uuid, generate_uuid, parse_uuid};
+pub use tree::{Element, MAX_DEPTH, parse_tree};
+
+/// Why a document could not be read, in libvirt's words (`XML error: …`,
+/// `VIR_ERR_XML_ERROR` from `VIR_FROM_XML`), or a MAC address refused
+/// (`VIR_ERR_INVALID_ARG`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    /// The document is not well-formed XML.
+    #[error("XML error: {detail} at line {line}, column {column}{}", in_element(element.as_deref()))]
+    NotWellFormed {
+        detail: String,
+        line: u32,
+        column: u32,
+        /// The innermost element open where the error was found.
+        element: Option<String>,
+    },
+    /// A `<!DOCTYPE>` (with or without entity declarations): refused, so no
+    /// entity, internal or external, is ever defined or expanded.
+    #[error(
+        "XML error: {} are not allowed in {document} XML (line {line}, column {column})",
+        if *entities { "entity declarations (<!ENTITY>)" } else { "DOCTYPE declarations" }
+    )]
+    Doctype {
+        entities: bool,
+        line: u32,
+        column: u32,
+        /// `domain`, `network`, …
+        document: &'static str,
+    },
+    /// A MAC address that does not parse or is multicast (the message is
+    /// libvirt's, after its `invalid argument: ` prefix).
+    #[error("invalid argument: {0}")]
+    BadMac(String),
+}
+
+fn in_element(element: Option<&str>) -> String {
+    element
+        .map(|e| format!(" (in element '{e}')"))
+        .unwrap_or_default()
+}
+
+/// Escapes text or an attribute value (`&`, `<`, `>`, `'`, `"`), as libvirt
+/// does for both.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_all_five() {
+        assert_eq!(escape("a&b<c>'d\"é"), "a&amp;b&lt;c&gt;&apos;d&quot;é");
+    }
+}
