@@ -9,6 +9,8 @@ PACKAGES=(
     qemu-system-x86   # qemu-system-x86_64 (hypervisor version, later real guests)
     procps            # pgrep/ps used by scripts
     prometheus        # promtool check metrics
+    iproute2          # ip: tests check the bridges virtnetworkd makes (in their own netns)
+    util-linux        # unshare, nsenter: those network namespaces
 )
 
 missing=()

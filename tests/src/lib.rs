@@ -120,6 +120,11 @@ pub struct DaemonOptions {
     /// The binary to run, when it is not named after the daemon (e.g.
     /// `virttestd` renamed with `MODVIRT_TESTD_NAME`).
     pub binary: Option<String>,
+    /// Run it in a network namespace of its own (`unshare --net`, which
+    /// execs the daemon: the pid stays the daemon's), so that what it does
+    /// to network links (bridges, taps) never reaches the host's. Peer
+    /// daemons it spawns share that namespace.
+    pub netns: bool,
 }
 
 impl Daemon {
@@ -149,7 +154,16 @@ impl Daemon {
             .append(true)
             .open(&log)
             .expect("log file");
-        let child = daemon_command(opts.binary.as_deref().unwrap_or(name), root.path())
+        let mut cmd = daemon_command(opts.binary.as_deref().unwrap_or(name), root.path());
+        if opts.netns {
+            let daemon = std::mem::replace(&mut cmd, Command::new("unshare"));
+            cmd.arg("--net")
+                .arg("--")
+                .arg(daemon.get_program())
+                .args(daemon.get_args());
+            clear_daemon_env(&mut cmd);
+        }
+        let child = cmd
             .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .args(&opts.args)
             .stdout(Stdio::null())

@@ -121,11 +121,11 @@ fn read_only_socket_refuses_state_changes_itself() {
         format!("{}\n\n", hostname())
     );
     // On the read-write socket the same call passes the permission check
-    // and reaches the (not yet implemented) driver.
-    let err = err_stderr(&d.virsh(&["iface-begin"]));
+    // and reaches the driver, which does not implement it.
+    let err = err_stderr(&d.virsh(&["nodesuspend", "mem", "60"]));
     assert_contains(
         &err,
-        "this function is not supported by the connection driver: virInterfaceChangeBegin",
+        "this function is not supported by the connection driver: virNodeSuspendForDuration",
     );
 }
 

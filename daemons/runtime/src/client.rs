@@ -87,6 +87,11 @@ pub struct Client {
     active: AtomicBool,
     wire_ref: Arc<modvirt_wire::observe::ClientRef>,
     pub identity: PeerIdentity,
+    /// The identity this client acts for (`CONNECT_SET_IDENTITY`, sent by a
+    /// daemon forwarding its own client's calls), and how observers see it.
+    claimed: std::sync::OnceLock<(crate::identity::Identity, Arc<modvirt_wire::observe::ClientRef>)>,
+    /// Its own identity, as passed on when its calls are forwarded.
+    own: std::sync::OnceLock<crate::identity::Identity>,
     opened: AtomicBool,
     keepalive_on: AtomicBool,
     close_callback: AtomicBool,
@@ -151,7 +156,39 @@ impl Client {
 
     /// The wire form of this client, for observers (shared by its calls).
     pub fn to_ref(&self) -> Arc<modvirt_wire::observe::ClientRef> {
-        self.wire_ref.clone()
+        match self.claimed.get() {
+            Some((_, r)) => r.clone(),
+            None => self.wire_ref.clone(),
+        }
+    }
+
+    /// Records the identity this client acts for (`CONNECT_SET_IDENTITY`);
+    /// its calls show that process from now on. Only once per connection.
+    pub fn claim_identity(
+        &self,
+        identity: crate::identity::Identity,
+    ) -> Result<(), crate::identity::Identity> {
+        let comm = std::fs::read_to_string(format!("/proc/{}/comm", identity.pid))
+            .map(|s| s.trim_end().to_owned())
+            .unwrap_or_default();
+        let r = Arc::new(modvirt_wire::observe::ClientRef {
+            server: self.wire_ref.server.clone(),
+            id: self.id,
+            pid: identity.pid,
+            comm: format!("{comm} via {}", self.identity.command),
+        });
+        self.claimed.set((identity, r)).map_err(|(identity, _)| identity)
+    }
+
+    /// Who this client's calls are made for: the identity it claimed, or
+    /// its own process.
+    pub fn effective_identity(&self) -> &crate::identity::Identity {
+        match self.claimed.get() {
+            Some((identity, _)) => identity,
+            None => self.own.get_or_init(|| {
+                crate::identity::Identity::of_process(self.identity.pid, self.identity.uid, self.identity.gid)
+            }),
+        }
     }
 
     /// Starts server-side keepalive (the client said it speaks it).
@@ -246,6 +283,8 @@ pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixS
         presence: Mutex::new(None),
         active: AtomicBool::new(false),
         identity,
+        claimed: std::sync::OnceLock::new(),
+        own: std::sync::OnceLock::new(),
         opened: AtomicBool::new(false),
         keepalive_on: AtomicBool::new(false),
         close_callback: AtomicBool::new(false),

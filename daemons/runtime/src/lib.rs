@@ -15,6 +15,8 @@ pub mod config;
 pub mod daemon;
 pub mod daemonize;
 pub mod dispatch;
+pub mod fsutil;
+pub mod identity;
 pub mod idle;
 pub mod listener;
 pub mod logging;
@@ -24,6 +26,7 @@ pub mod paths;
 pub mod peer;
 pub mod pool;
 pub mod remote;
+pub mod route;
 pub mod server;
 
 pub use daemon::{DaemonShared, DaemonSpec, main};

@@ -70,6 +70,7 @@
 //! is still recorded, as an error.
 
 mod connection;
+pub mod spawn;
 #[cfg(test)]
 mod tests;
 
@@ -90,6 +91,9 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tracing::Instrument;
 
+/// How long a forwarded call waits for the peer's reply, by default.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long a peer connection may stay without calls before it is closed.
 pub const DEFAULT_IDLE_CLOSE: Duration = Duration::from_secs(30);
 
@@ -105,6 +109,13 @@ pub struct PeerTarget {
     pub socket: PathBuf,
     /// The URI for `CONNECT_OPEN`, e.g. `network:///system`.
     pub uri: String,
+    /// Sent with `CONNECT_SET_IDENTITY` right after `CONNECT_OPEN`: the
+    /// client the calls are made for. Connections are kept per target, so
+    /// per identity.
+    pub identity: Option<crate::identity::Identity>,
+    /// How to start the peer when nobody listens on its socket; `None`:
+    /// report libvirt's connect error.
+    pub spawn: Option<spawn::SpawnSpec>,
 }
 
 /// The caller's side of a peer call: where its metrics go and which in-flight
@@ -153,6 +164,13 @@ pub enum PeerError {
         procedure: &'static str,
         detail: String,
     },
+    /// Nobody listened on the peer's socket and starting the peer failed.
+    #[error("Failed to connect socket to '{}': cannot start {}: {}", .socket.display(), .binary.display(), describe_io(.source))]
+    Spawn {
+        socket: PathBuf,
+        binary: PathBuf,
+        source: io::Error,
+    },
     /// The peer answered with an error.
     #[error(transparent)]
     Remote(RpcError),
@@ -172,7 +190,9 @@ impl PeerError {
     pub fn to_rpc_error(&self) -> RpcError {
         let plain = |code| RpcError::plain(code, ErrorDomain::RPC, self.to_string());
         match self {
-            Self::Connect { .. } | Self::ConnectionLost { .. } => plain(ErrorCode::SYSTEM_ERROR),
+            Self::Connect { .. } | Self::ConnectionLost { .. } | Self::Spawn { .. } => {
+                plain(ErrorCode::SYSTEM_ERROR)
+            }
             Self::Timeout { .. } => RpcError::new(
                 ErrorCode::OPERATION_TIMEOUT,
                 ErrorDomain::RPC,
@@ -283,6 +303,7 @@ type Slot = tokio::sync::Mutex<Option<Connection>>;
 pub struct Peers {
     self_name: String,
     idle_close: Duration,
+    call_timeout: Duration,
     slots: Mutex<HashMap<PeerTarget, Arc<Slot>>>,
 }
 
@@ -293,8 +314,20 @@ impl Peers {
         Peers {
             self_name: self_name.to_owned(),
             idle_close: DEFAULT_IDLE_CLOSE,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
             slots: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How long a forwarded call waits for its reply (default
+    /// [`DEFAULT_CALL_TIMEOUT`]; config `peer_call_timeout`).
+    pub fn with_call_timeout(mut self, after: Duration) -> Peers {
+        self.call_timeout = after;
+        self
+    }
+
+    pub fn call_timeout(&self) -> Duration {
+        self.call_timeout
     }
 
     /// Closes connections after `after` without calls (default [`DEFAULT_IDLE_CLOSE`]).
@@ -405,14 +438,19 @@ impl Peers {
         procedure: &'static str,
         args: &[u8],
     ) -> Result<Vec<u8>, PeerError> {
-        let conn = self.connection(scope, target).await?;
+        let conn = self.connection(scope, target, procedure).await?;
         let reply = conn.roundtrip(scope, proc_, procedure, args).await?;
         connection::reply_payload(&target.daemon, procedure, proc_, reply)
     }
 
     /// The open connection to `target`, opening it if there is none (or the
     /// last one broke or was closed when idle).
-    async fn connection(&self, scope: &CallScope<'_>, target: &PeerTarget) -> Result<Connection, PeerError> {
+    async fn connection(
+        &self,
+        scope: &CallScope<'_>,
+        target: &PeerTarget,
+        procedure: &'static str,
+    ) -> Result<Connection, PeerError> {
         let slot = Arc::clone(lock(&self.slots).entry(target.clone()).or_default());
         let mut held = match slot.try_lock() {
             Ok(held) => held,
@@ -431,8 +469,49 @@ impl Peers {
             return Ok(conn.clone());
         }
         *held = None;
-        let conn = Connection::open(scope, target, self.idle_close).await?;
+        let conn = match Connection::open(scope, target, self.idle_close).await {
+            Err(PeerError::Connect { source, .. })
+                if spawn::nobody_listens(&source) && target.spawn.is_some() =>
+            {
+                self.spawn_and_open(scope, target, procedure).await?
+            }
+            other => other?,
+        };
         *held = Some(conn.clone());
         Ok(conn)
+    }
+
+    /// Starts the peer (see [`spawn`]) and connects as soon as its socket
+    /// answers, within the call's deadline.
+    async fn spawn_and_open(
+        &self,
+        scope: &CallScope<'_>,
+        target: &PeerTarget,
+        procedure: &'static str,
+    ) -> Result<Connection, PeerError> {
+        let Some(spec) = &target.spawn else {
+            unreachable!("checked by the caller")
+        };
+        let _wait = scope.record.wait_on(Waiting::Other {
+            description: format!("{} starting ({})", target.daemon, spec.binary.display()),
+        });
+        spawn::start(spec, &self.self_name, procedure).map_err(|source| PeerError::Spawn {
+            socket: target.socket.clone(),
+            binary: spec.binary.clone(),
+            source,
+        })?;
+        loop {
+            match Connection::open(scope, target, self.idle_close).await {
+                Err(PeerError::Connect { source, .. }) if spawn::nobody_listens(&source) => {
+                    scope
+                        .within(connection::OPEN_STAGE, async {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            Ok(())
+                        })
+                        .await?;
+                }
+                other => return other,
+            }
+        }
     }
 }

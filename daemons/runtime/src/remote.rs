@@ -1,9 +1,11 @@
 //! The REMOTE program at connection level: what every daemon answers
 //! itself before (and besides) its driver — authentication, feature
 //! probes, `CONNECT_OPEN` of a URI this daemon serves, identity queries and
-//! the close callback. Any other procedure in the table is answered with
-//! libvirt's `VIR_ERR_NO_SUPPORT` naming the API, until a driver
-//! implements it.
+//! the close callback, and `CONNECT_SET_IDENTITY` from a daemon forwarding
+//! its client's calls. Any other procedure goes to the driver; what the
+//! driver does not implement is forwarded to the daemon owning it when that
+//! is another driver's ([`crate::route`]), or answered with libvirt's
+//! `VIR_ERR_NO_SUPPORT` naming the API.
 
 use crate::dispatch::{self, CallContext, CallFuture, CallResult, ProgramHandler, decode_args, encode_ret};
 use modvirt_wire::program::{Program, REMOTE};
@@ -95,6 +97,7 @@ mod procs {
     pub const CONNECT_GET_LIB_VERSION: i32 = 157;
     pub const CONNECT_REGISTER_CLOSE_CALLBACK: i32 = 360;
     pub const CONNECT_UNREGISTER_CLOSE_CALLBACK: i32 = 361;
+    pub const CONNECT_SET_IDENTITY: i32 = 419;
 }
 
 /// Checks a `CONNECT_OPEN` URI against the scheme this daemon serves.
@@ -249,8 +252,30 @@ async fn call(driver: Arc<dyn DriverInfo>, ctx: CallContext, payload: Vec<u8>) -
             client.set_close_callback(false);
             encode_ret(&())
         }
+        procs::CONNECT_SET_IDENTITY => {
+            let a: r::ConnectSetIdentityArgs = decode_args(&payload)?;
+            dispatch::check_flags(a.flags, 0, p)?;
+            let identity = crate::identity::Identity::from_params(&a.params).map_err(|e| {
+                RpcError::new(ErrorCode::INVALID_ARG, ErrorDomain::NONE, "invalid argument", e)
+            })?;
+            tracing::debug!(target: "remote.connect", "client {} acts for pid {} uid {}", client.id, identity.pid, identity.uid);
+            client.claim_identity(identity).map_err(|_| {
+                RpcError::new(
+                    ErrorCode::OPERATION_INVALID,
+                    ErrorDomain::RPC,
+                    "Requested operation is not valid",
+                    "the connection's identity is already set",
+                )
+            })?;
+            encode_ret(&())
+        }
+        // The driver's own procedures; then the other drivers', forwarded
+        // to their daemons.
         _ => match driver.call(&ctx, &payload) {
             Some(fut) => fut.await,
+            None if crate::route::forwards(driver.uri_scheme(), p.driver) => {
+                crate::route::forward(&ctx, payload).await
+            }
             None => Err(dispatch::no_support(p)),
         },
     }

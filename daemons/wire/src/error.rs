@@ -28,6 +28,7 @@ impl ErrorCode {
     pub const SYSTEM_ERROR: Self = Self(38);
     pub const RPC: Self = Self(39);
     pub const NO_DOMAIN: Self = Self(42);
+    pub const NO_NETWORK: Self = Self(43);
     pub const OPERATION_INVALID: Self = Self(55);
     pub const OPERATION_TIMEOUT: Self = Self(68);
     pub const ARGUMENT_UNSUPPORTED: Self = Self(74);

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod domain;
 pub mod error;
 pub mod message;
+pub mod network;
 pub mod observe;
 pub mod program;
 pub mod remote;

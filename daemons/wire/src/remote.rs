@@ -188,3 +188,17 @@ xdr_struct! {
         pub net: NonnullNetwork,
     }
 }
+
+/// `REMOTE_CONNECT_IDENTITY_PARAMS_MAX`.
+pub const CONNECT_IDENTITY_PARAMS_MAX: u32 = 20;
+
+xdr_struct! {
+    /// `remote_connect_set_identity_args`: the identity a privileged client
+    /// (a hypervisor daemon or the proxy) acts for, as typed parameters
+    /// (`VIR_CONNECT_IDENTITY_*`: `user-name`, `unix-user-id`, `group-name`,
+    /// `unix-group-id`, `process-id`, `process-time`, …).
+    pub struct ConnectSetIdentityArgs {
+        pub params: Vec<crate::typed_param::TypedParam> [max CONNECT_IDENTITY_PARAMS_MAX],
+        pub flags: u32,
+    }
+}

@@ -91,6 +91,8 @@ fn peer() -> Option<PeerTarget> {
         daemon: daemon.to_owned(),
         socket: socket.into(),
         uri: "qemu:///system".into(),
+        identity: None,
+        spawn: None,
     })
 }
 

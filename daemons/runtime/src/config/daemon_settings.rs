@@ -33,6 +33,10 @@ pub struct DaemonSettings {
     /// modvirt's own key `call_spans` (0 or 1, default 1): record a span
     /// for every RPC call.
     pub call_spans: bool,
+    /// modvirt's own key `peer_call_timeout` (seconds, 1..=3600, default
+    /// 30, libvirt's keepalive interval × count): how long a call forwarded
+    /// to a peer daemon waits for its reply before failing with a timeout.
+    pub peer_call_timeout: std::time::Duration,
 }
 
 /// The configuration keys of one server; `None` where the server has no such key.
@@ -176,6 +180,7 @@ impl Default for DaemonSettings {
             log_filters: None,
             log_outputs: None,
             call_spans: true,
+            peer_call_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -191,6 +196,11 @@ impl DaemonSettings {
             Some(1) => true,
             Some(_) => return Err(conf.invalid("call_spans", "must be 0 or 1")),
         };
+        let peer_call_timeout = match conf.get_u32("peer_call_timeout")? {
+            None => default.peer_call_timeout,
+            Some(s @ 1..=3600) => std::time::Duration::from_secs(s.into()),
+            Some(_) => return Err(conf.invalid("peer_call_timeout", "must be 1 .. 3600 (seconds)")),
+        };
         let log_level = conf.get_u32("log_level")?.unwrap_or(default.log_level);
         if !(1..=4).contains(&log_level) {
             return Err(conf.invalid("log_level", "must be 1 (debug) .. 4 (error)"));
@@ -202,6 +212,7 @@ impl DaemonSettings {
             log_filters: conf.get_string("log_filters")?,
             log_outputs: conf.get_string("log_outputs")?,
             call_spans,
+            peer_call_timeout,
         })
     }
 }

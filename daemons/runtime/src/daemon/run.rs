@@ -119,7 +119,7 @@ async fn serve(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), Sta
         observer: s.observer.clone(),
         metrics: Metrics::new(&name, env!("CARGO_PKG_VERSION")),
         spans: s.spans.clone(),
-        peers: crate::peer::Peers::new(&name),
+        peers: crate::peer::Peers::new(&name).with_call_timeout(s.settings.peer_call_timeout),
         servers: OnceLock::new(),
     });
     let remote: Arc<dyn ProgramHandler> = Arc::new(RemoteProgram::new(s.spec.driver.clone()));

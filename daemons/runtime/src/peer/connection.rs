@@ -19,7 +19,8 @@ use modvirt_wire::program::{
     KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, REMOTE_PROGRAM, REMOTE_VERSION, keepalive_frame,
 };
 use modvirt_wire::remote::{
-    AUTH_NONE, AuthListRet, ConnectOpenArgs, ConnectSupportsFeatureArgs, ConnectSupportsFeatureRet, feature,
+    AUTH_NONE, AuthListRet, ConnectOpenArgs, ConnectSetIdentityArgs, ConnectSupportsFeatureArgs,
+    ConnectSupportsFeatureRet, feature,
 };
 use modvirt_wire::{Header, MessageType, RpcError, Status, XdrDecode, XdrEncode};
 use std::collections::HashMap;
@@ -36,6 +37,7 @@ use tokio::task::JoinHandle;
 const AUTH_LIST: (i32, &str) = (66, "AUTH_LIST");
 const CONNECT_SUPPORTS_FEATURE: (i32, &str) = (60, "CONNECT_SUPPORTS_FEATURE");
 const CONNECT_OPEN: (i32, &str) = (1, "CONNECT_OPEN");
+const CONNECT_SET_IDENTITY: (i32, &str) = (419, "CONNECT_SET_IDENTITY");
 
 /// What a call is said to wait for while its connection is being opened.
 pub(super) const OPEN_STAGE: &str = CONNECT_OPEN.1;
@@ -147,6 +149,13 @@ impl Connection {
             flags: 0,
         };
         let () = conn.handshake_step(scope, CONNECT_OPEN, &open).await?;
+        if let Some(identity) = &target.identity {
+            let args = ConnectSetIdentityArgs {
+                params: identity.to_params(),
+                flags: 0,
+            };
+            let () = conn.handshake_step(scope, CONNECT_SET_IDENTITY, &args).await?;
+        }
         tracing::debug!(target: "rpc.peer", "connected to {daemon} at {} ({})", target.socket.display(), target.uri);
         Ok(conn)
     }

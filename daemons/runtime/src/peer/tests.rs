@@ -440,6 +440,8 @@ async fn assert_connect_fails(caller: &Caller, socket: &Path, reason: &str) {
         daemon: NETWORK.into(),
         socket: socket.to_owned(),
         uri: URI.into(),
+        identity: None,
+        spawn: None,
     };
     let e = lookup(&Peers::new("virtqemud"), caller, &target, "echo x", LONG)
         .await
@@ -559,4 +561,53 @@ fn errors_map_to_libvirt_codes() {
     );
 
     assert_eq!(RpcError::from(PeerError::Remote(refused())), refused());
+}
+
+#[tokio::test]
+async fn a_connection_for_a_client_sets_its_identity_right_after_open() {
+    let mut fake = FakePeer::start();
+    let caller = Caller::new();
+    let peers = Peers::new("virtqemud");
+    let identity = crate::identity::Identity {
+        pid: 4242,
+        uid: 1000,
+        gid: 100,
+        process_time: 77,
+        user_name: Some("alice".into()),
+        group_name: None,
+    };
+    let target = PeerTarget {
+        identity: Some(identity.clone()),
+        ..fake.target()
+    };
+    let got = lookup(&peers, &caller, &target, "echo x", LONG).await;
+    assert_eq!(got.as_deref(), Ok("x"));
+    let seen = fake.until(is_lookup).await;
+    let handshake = calls(&seen);
+    let procs: Vec<(u32, i32, u32)> = handshake.iter().map(SeenCall::key).collect();
+    assert_eq!(
+        procs,
+        [(1, 66, 0), (1, 60, 1), (1, 1, 2), (1, 419, 3), (1, LOOKUP.0, 4)]
+    );
+    let args = modvirt_wire::remote::ConnectSetIdentityArgs::from_xdr(&handshake[3].args).unwrap();
+    assert_eq!(args.flags, 0);
+    assert_eq!(crate::identity::Identity::from_params(&args.params), Ok(identity));
+    // Another identity is another connection; the same one reuses it.
+    let other = PeerTarget {
+        identity: None,
+        ..fake.target()
+    };
+    lookup(&peers, &caller, &other, "echo y", LONG).await.unwrap();
+    lookup(&peers, &caller, &target, "echo z", LONG).await.unwrap();
+    let later = fake.drain();
+    assert_eq!(connections(&later), [2]);
+    let conn_of = |tag: &str| {
+        later.iter().find_map(|s| match s {
+            Seen::Call { conn, args, .. } if String::from_xdr(args).ok().as_deref() == Some(tag) => {
+                Some(*conn)
+            }
+            _ => None,
+        })
+    };
+    assert_eq!((conn_of("echo y"), conn_of("echo z")), (Some(2), Some(1)));
 }

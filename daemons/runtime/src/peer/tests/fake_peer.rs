@@ -114,6 +114,8 @@ impl FakePeer {
             daemon: NETWORK.into(),
             socket: self.socket.clone(),
             uri: URI.into(),
+            identity: None,
+            spawn: None,
         }
     }
 
@@ -192,6 +194,7 @@ pub(super) fn act(header: &Header, args: &[u8]) -> Act {
             Some(REFUSED_URI) => fail(refused()),
             _ => ok(Vec::new()),
         },
+        419 => ok(Vec::new()),
         _ => {
             let arg = String::from_xdr(args).unwrap();
             let words: Vec<&str> = arg.split(' ').collect();

@@ -1,0 +1,74 @@
+//! Which daemon owns a procedure, and forwarding to it. A REMOTE procedure
+//! of a secondary driver (network, storage, secret, node device, interface,
+//! nwfilter) that reaches a daemon of another driver is forwarded to the
+//! owner's read-write socket in the same runtime directory, as libvirt's
+//! hypervisor daemons do: on a peer connection opened with the client's
+//! identity (`CONNECT_SET_IDENTITY`), starting the owner if nobody listens
+//! there (see [`crate::peer::spawn`]). The owner's reply, or error, goes back
+//! unchanged; a peer that does not answer costs the call
+//! `peer_call_timeout` and a timeout error, never a hung daemon.
+
+use crate::dispatch::{CallContext, CallResult};
+use crate::peer::PeerTarget;
+use crate::peer::spawn::SpawnSpec;
+use modvirt_wire::program::Driver;
+
+/// The daemon and URI scheme that own `driver`'s procedures; `None` for
+/// connection-level and admin procedures.
+pub fn owner(driver: Driver) -> Option<(&'static str, &'static str)> {
+    Some(match driver {
+        Driver::Hypervisor => ("virtqemud", "qemu"),
+        Driver::Network => ("virtnetworkd", "network"),
+        Driver::Storage => ("virtstoraged", "storage"),
+        Driver::Secret => ("virtsecretd", "secret"),
+        Driver::NodeDevice => ("virtnodedevd", "nodedev"),
+        Driver::Interface => ("virtinterfaced", "interface"),
+        Driver::NwFilter => ("virtnwfilterd", "nwfilter"),
+        Driver::Connection | Driver::Admin => return None,
+    })
+}
+
+/// Whether this daemon (serving `scheme`) forwards `driver`'s procedures:
+/// the secondary drivers it does not own itself.
+pub fn forwards(scheme: &str, driver: Driver) -> bool {
+    !matches!(driver, Driver::Hypervisor) && owner(driver).is_some_and(|(_, s)| s != scheme)
+}
+
+/// Forwards the call `ctx` (with its XDR `payload`) to the daemon owning
+/// its procedure and returns that daemon's reply.
+pub async fn forward(ctx: &CallContext, payload: Vec<u8>) -> CallResult {
+    let p = ctx.procedure;
+    let Some((daemon, scheme)) = owner(p.driver) else {
+        return Err(crate::dispatch::no_support(p));
+    };
+    let d = &ctx.daemon;
+    let target = PeerTarget {
+        daemon: daemon.to_owned(),
+        socket: d.paths.run_dir.join(format!("{daemon}-sock")),
+        uri: format!("{scheme}:///system"),
+        identity: Some(ctx.client.effective_identity().clone()),
+        spawn: SpawnSpec::beside_self(daemon, d.paths.root.as_deref()).ok(),
+    };
+    d.peers
+        .call(d, ctx, &target, p.number, p.name, payload, d.peers.call_timeout())
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secondary_procedures_go_to_their_owner() {
+        assert_eq!(owner(Driver::Network), Some(("virtnetworkd", "network")));
+        assert!(forwards("qemu", Driver::Network));
+        assert!(forwards("qemu", Driver::NodeDevice));
+        assert!(!forwards("network", Driver::Network), "its own");
+        assert!(!forwards("qemu", Driver::Hypervisor));
+        assert!(
+            !forwards("network", Driver::Hypervisor),
+            "only the proxy routes domain calls"
+        );
+        assert!(!forwards("qemu", Driver::Connection));
+    }
+}

@@ -1,0 +1,272 @@
+//! virtnetworkd end to end: the real virsh against virtnetworkd directly,
+//! and through virtqemud, which forwards network procedures to it and
+//! starts it when it is not running (activation cause `peer`). Daemons that
+//! start networks run in a network namespace of their own; the bridges are
+//! checked there with the real `ip`.
+
+use modvirt_tests::{
+    Daemon, DaemonOptions, PidGuard, err_stderr, ok_stdout, process_gone, virsh_at, virt_daemons, wait_for,
+};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const NAT_NET: &str = "<network>\n  <name>mvnet</name>\n  <forward mode='nat'/>\n  <ip address='10.77.0.1' netmask='255.255.255.0'>\n    <dhcp>\n      <range start='10.77.0.2' end='10.77.0.254'/>\n    </dhcp>\n  </ip>\n</network>\n";
+
+fn network_uri(d: &Daemon) -> String {
+    format!(
+        "network:///system?socket={}",
+        d.run_dir().join("virtnetworkd-sock").display()
+    )
+}
+
+/// `ip -o addr show DEV` inside the network namespace of process `pid`.
+fn ip_in_netns_of(pid: i32, args: &[&str]) -> String {
+    let out = Command::new("nsenter")
+        .arg(format!("--net=/proc/{pid}/ns/net"))
+        .arg("ip")
+        .args(args)
+        .output()
+        .expect("run nsenter ip");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn write_xml(root: &Path, name: &str, xml: &str) -> String {
+    let path = root.join(name);
+    std::fs::write(&path, xml).expect("write xml");
+    path.display().to_string()
+}
+
+/// The pid in `ROOT/run/<d>.pid`, once the daemon wrote it.
+fn pid_of(root: &Path, daemon: &str) -> i32 {
+    let file = root.join(format!("run/{daemon}.pid"));
+    let mut pid = 0;
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            pid = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            pid > 0
+        }),
+        "{daemon} wrote no pid file"
+    );
+    pid
+}
+
+#[test]
+fn virsh_manages_networks_on_virtnetworkd() {
+    let d = Daemon::start(
+        "virtnetworkd",
+        DaemonOptions {
+            netns: true,
+            ..Default::default()
+        },
+    );
+    let uri = network_uri(&d);
+    let virsh = |args: &[&str]| virsh_at(&uri, args);
+    let file = write_xml(d.root.path(), "mvnet.xml", NAT_NET);
+
+    let out = ok_stdout(&virsh(&["net-define", &file]));
+    assert!(
+        out.contains(&format!("Network mvnet defined from {file}")),
+        "{out}"
+    );
+    let list = ok_stdout(&virsh(&["net-list", "--all"]));
+    let row: Vec<&str> = list
+        .lines()
+        .find(|l| l.contains("mvnet"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row, ["mvnet", "inactive", "no", "yes"], "{list}");
+    assert!(
+        d.root
+            .path()
+            .join("etc/libvirt/qemu/networks/mvnet.xml")
+            .is_file()
+    );
+
+    let uuid = ok_stdout(&virsh(&["net-uuid", "mvnet"])).trim().to_owned();
+    assert_eq!(uuid.len(), 36, "{uuid}");
+    assert_eq!(ok_stdout(&virsh(&["net-name", &uuid])).trim(), "mvnet");
+    let xml = ok_stdout(&virsh(&["net-dumpxml", "mvnet"]));
+    assert!(xml.contains(&format!("<uuid>{uuid}</uuid>")), "{xml}");
+    assert!(
+        xml.contains("<bridge name='virbr0' stp='on' delay='0'/>"),
+        "{xml}"
+    );
+    assert!(xml.contains("<mac address='52:54:00:"), "{xml}");
+
+    let out = ok_stdout(&virsh(&["net-autostart", "mvnet"]));
+    assert!(out.contains("Network mvnet marked as autostarted"), "{out}");
+    assert!(
+        d.root
+            .path()
+            .join("etc/libvirt/qemu/networks/autostart/mvnet.xml")
+            .exists()
+    );
+
+    let out = ok_stdout(&virsh(&["net-start", "mvnet"]));
+    assert!(out.contains("Network mvnet started"), "{out}");
+    let addr = ip_in_netns_of(d.pid(), &["-o", "addr", "show", "dev", "virbr0"]);
+    assert!(addr.contains("inet 10.77.0.1/24"), "{addr}");
+    let link = ip_in_netns_of(d.pid(), &["-d", "link", "show", "dev", "virbr0"]);
+    assert!(
+        link.contains("bridge") && link.contains("state UP") || link.contains(",UP"),
+        "{link}"
+    );
+    let info = ok_stdout(&virsh(&["net-info", "mvnet"]));
+    for (key, want) in [
+        ("Active", "yes"),
+        ("Persistent", "yes"),
+        ("Autostart", "yes"),
+        ("Bridge", "virbr0"),
+    ] {
+        let line = info.lines().find(|l| l.starts_with(key)).unwrap_or_default();
+        assert!(line.ends_with(want), "{key}: {info}");
+    }
+    let e = err_stderr(&virsh(&["net-start", "mvnet"]));
+    assert!(e.contains("network is already active"), "{e}");
+
+    let out = ok_stdout(&virsh(&["net-destroy", "mvnet"]));
+    assert!(out.contains("Network mvnet destroyed"), "{out}");
+    let gone = ip_in_netns_of(d.pid(), &["link", "show", "dev", "virbr0"]);
+    assert!(gone.contains("does not exist"), "{gone}");
+    let e = err_stderr(&virsh(&["net-destroy", "mvnet"]));
+    assert!(
+        e.contains("Requested operation is not valid: network is not active"),
+        "{e}"
+    );
+
+    let e = err_stderr(&virsh(&["net-info", "nosuch"]));
+    assert!(
+        e.contains("Network not found: no network with matching name 'nosuch'"),
+        "{e}"
+    );
+
+    let out = ok_stdout(&virsh(&["net-undefine", "mvnet"]));
+    assert!(out.contains("Network mvnet has been undefined"), "{out}");
+    let list = ok_stdout(&virsh(&["net-list", "--all"]));
+    assert!(!list.contains("mvnet"), "{list}");
+    assert!(!d.root.path().join("etc/libvirt/qemu/networks/mvnet.xml").exists());
+    assert!(
+        !d.root
+            .path()
+            .join("etc/libvirt/qemu/networks/autostart/mvnet.xml")
+            .exists()
+    );
+}
+
+#[test]
+fn definitions_survive_a_restart_and_autostart_networks_come_up() {
+    let mut d = Daemon::start(
+        "virtnetworkd",
+        DaemonOptions {
+            netns: true,
+            ..Default::default()
+        },
+    );
+    let uri = network_uri(&d);
+    let file = write_xml(d.root.path(), "mvnet.xml", NAT_NET);
+    ok_stdout(&virsh_at(&uri, &["net-define", &file]));
+    ok_stdout(&virsh_at(&uri, &["net-autostart", "mvnet"]));
+    let before = ok_stdout(&virsh_at(&uri, &["net-dumpxml", "mvnet"]));
+    d.stop();
+    let root = d.into_root();
+    let d = Daemon::start_in(
+        "virtnetworkd",
+        root,
+        DaemonOptions {
+            netns: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        ok_stdout(&virsh_at(&uri, &["net-dumpxml", "--inactive", "mvnet"])),
+        before
+    );
+    let list = ok_stdout(&virsh_at(&uri, &["net-list"]));
+    assert!(
+        list.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["mvnet", "active", "yes", "yes"]),
+        "{list}"
+    );
+    let addr = ip_in_netns_of(d.pid(), &["-o", "addr", "show", "dev", "virbr0"]);
+    assert!(addr.contains("inet 10.77.0.1/24"), "{addr}");
+}
+
+#[test]
+fn net_list_through_virtqemud_starts_virtnetworkd_as_its_peer() {
+    let qemu = Daemon::start("virtqemud", DaemonOptions::default());
+    let root = qemu.root.path().to_owned();
+    assert!(!root.join("run/virtnetworkd.pid").exists());
+
+    let list = ok_stdout(&qemu.virsh(&["net-list", "--all"]));
+    assert!(list.contains("Name") && list.contains("Persistent"), "{list}");
+    let pid = pid_of(&root, "virtnetworkd");
+    let _guard = PidGuard(pid);
+
+    let status: Value = serde_json::from_str(&virt_daemons(&root, &["status", "--json"])).expect("json");
+    let net = status["daemons"]
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["name"] == "virtnetworkd"))
+        .unwrap_or_else(|| panic!("no virtnetworkd in {status:#}"));
+    assert_eq!(net["state"], "running", "{net:#}");
+    assert_eq!(net["activation"]["cause"], "peer", "{net:#}");
+    assert_eq!(net["activation"]["peer"]["daemon"], "virtqemud", "{net:#}");
+    assert_eq!(
+        net["activation"]["peer"]["procedure"], "CONNECT_LIST_ALL_NETWORKS",
+        "{net:#}"
+    );
+
+    // Defined through virtqemud, kept by virtnetworkd.
+    let file = write_xml(&root, "mvnet.xml", NAT_NET);
+    let out = ok_stdout(&qemu.virsh(&["net-define", &file]));
+    assert!(out.contains("Network mvnet defined"), "{out}");
+    assert!(root.join("etc/libvirt/qemu/networks/mvnet.xml").is_file());
+    let e = err_stderr(&qemu.virsh(&["net-info", "nosuch"]));
+    assert!(
+        e.contains("Network not found: no network with matching name 'nosuch'"),
+        "{e}"
+    );
+
+    // Killed, it comes back on the next call that needs it.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("kill");
+    assert!(wait_for(Duration::from_secs(5), || process_gone(pid)));
+    let list = ok_stdout(&qemu.virsh(&["net-list", "--all"]));
+    assert!(list.contains("mvnet"), "{list}");
+    let again = pid_of(&root, "virtnetworkd");
+    let _guard2 = PidGuard(again);
+    assert_ne!(again, pid);
+    // Domain calls never needed it.
+    ok_stdout(&qemu.virsh(&["list", "--all"]));
+}
+
+#[test]
+fn a_peer_that_cannot_be_started_gives_libvirts_connect_error() {
+    // virtqemud run from a copy of its binary in a directory without
+    // virtnetworkd: nothing to spawn.
+    let root = modvirt_tests::temp_root("modvirt-e2e-");
+    let lonely = root.path().join("bin");
+    std::fs::create_dir_all(&lonely).expect("mkdir");
+    std::fs::copy(modvirt_tests::bin("virtqemud"), lonely.join("virtqemud")).expect("copy");
+    let mut cmd = Command::new(lonely.join("virtqemud"));
+    cmd.arg("--root").arg(root.path());
+    modvirt_tests::clear_daemon_env(&mut cmd);
+    let mut child = modvirt_tests::ChildGuard::spawn(cmd.stderr(std::process::Stdio::null()));
+    let sock = root.path().join("run/libvirt/virtqemud-sock");
+    assert!(wait_for(Duration::from_secs(10), || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    }));
+    let uri = format!("qemu:///system?socket={}", sock.display());
+    let e = err_stderr(&virsh_at(&uri, &["net-list", "--all"]));
+    let want = format!(
+        "Failed to connect socket to '{}': cannot start {}: No such file or directory",
+        root.path().join("run/libvirt/virtnetworkd-sock").display(),
+        lonely.join("virtnetworkd").display()
+    );
+    assert!(e.contains(&want), "{e}");
+    assert!(child.exited().is_none(), "virtqemud keeps serving");
+}
