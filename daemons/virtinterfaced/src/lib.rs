@@ -1,0 +1,1 @@
+//! The host interface driver of `virtinterfaced` (being written).

@@ -1,0 +1,3 @@
+//! `virtinterfaced` (being written).
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The host device driver of `virtnodedevd` (being written).

@@ -1,0 +1,3 @@
+//! `virtnodedevd` (being written).
+
+fn main() {}

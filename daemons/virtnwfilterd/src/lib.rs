@@ -1,0 +1,1 @@
+//! The network filter driver of `virtnwfilterd` (being written).

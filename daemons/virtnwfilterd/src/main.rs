@@ -1,0 +1,3 @@
+//! `virtnwfilterd` (being written).
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The secret driver of `virtsecretd` (being written).

@@ -1,0 +1,3 @@
+//! `virtsecretd` (being written).
+
+fn main() {}

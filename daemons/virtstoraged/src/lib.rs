@@ -1,0 +1,1 @@
+//! The storage driver of `virtstoraged` (being written).

@@ -1,0 +1,3 @@
+//! `virtstoraged` (being written).
+
+fn main() {}

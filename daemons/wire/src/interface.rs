@@ -1,0 +1,1 @@
+//! REMOTE interface procedures' arguments and return values (being written).

@@ -1,0 +1,1 @@
+//! REMOTE nodedev procedures' arguments and return values (being written).

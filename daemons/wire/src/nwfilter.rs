@@ -1,0 +1,1 @@
+//! REMOTE nwfilter procedures' arguments and return values (being written).

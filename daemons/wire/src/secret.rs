@@ -1,0 +1,1 @@
+//! REMOTE secret procedures' arguments and return values (being written).

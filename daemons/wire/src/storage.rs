@@ -1,0 +1,1 @@
+//! REMOTE storage procedures' arguments and return values (being written).
