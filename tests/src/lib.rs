@@ -196,9 +196,16 @@ impl Daemon {
         self.root.path().join("run/libvirt")
     }
 
-    /// `ROOT/run/libvirt/<d>-<suffix>`: `sock`, `sock-ro`, `admin-sock`.
+    /// `ROOT/run/libvirt/<d>-<suffix>`: `sock`, `sock-ro`, `admin-sock`
+    /// (`libvirt-<suffix>` for virtproxyd).
     pub fn socket(&self, suffix: &str) -> PathBuf {
-        self.run_dir().join(format!("{}-{suffix}", self.name))
+        // virtproxyd serves libvirtd's legacy names (`libvirt-sock`, …).
+        let name = if self.name == "virtproxyd" {
+            "libvirt"
+        } else {
+            &self.name
+        };
+        self.run_dir().join(format!("{name}-{suffix}"))
     }
 
     /// `qemu:///system?socket=…-sock` (or `-sock-ro` when `readonly`).

@@ -92,6 +92,10 @@ pub struct Client {
     claimed: std::sync::OnceLock<(crate::identity::Identity, Arc<modvirt_wire::observe::ClientRef>)>,
     /// Its own identity, as passed on when its calls are forwarded.
     own: std::sync::OnceLock<crate::identity::Identity>,
+    /// Set when the client opened another daemon's URI: its calls go there.
+    session: Mutex<Option<Arc<crate::peer::session::Session>>>,
+    /// `session` is set (read without the lock on every call).
+    has_session: AtomicBool,
     opened: AtomicBool,
     keepalive_on: AtomicBool,
     close_callback: AtomicBool,
@@ -178,6 +182,22 @@ impl Client {
             comm: format!("{comm} via {}", self.identity.command),
         });
         self.claimed.set((identity, r)).map_err(|(identity, _)| identity)
+    }
+
+    /// The session passing this client's calls on to another daemon, if it
+    /// opened that daemon's URI.
+    pub fn session(&self) -> Option<Arc<crate::peer::session::Session>> {
+        if !self.has_session.load(Ordering::Acquire) {
+            return None;
+        }
+        self.session.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Starts (`Some`) or ends (`None`) passing calls on.
+    pub fn set_session(&self, session: Option<Arc<crate::peer::session::Session>>) {
+        let mut held = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        self.has_session.store(session.is_some(), Ordering::Release);
+        *held = session;
     }
 
     /// Who this client's calls are made for: the identity it claimed, or
@@ -285,6 +305,8 @@ pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixS
         identity,
         claimed: std::sync::OnceLock::new(),
         own: std::sync::OnceLock::new(),
+        session: Mutex::new(None),
+        has_session: AtomicBool::new(false),
         opened: AtomicBool::new(false),
         keepalive_on: AtomicBool::new(false),
         close_callback: AtomicBool::new(false),

@@ -131,8 +131,16 @@ impl RuntimePaths {
         Self::session(daemon, &home, xdg_runtime.as_deref(), xdg_config.as_deref())
     }
 
+    /// The daemon's socket for `role`: `<d>-sock`, `<d>-sock-ro`,
+    /// `<d>-admin-sock`; `virtproxyd` serves the legacy names of the
+    /// monolithic libvirtd (`libvirt-sock`, `libvirt-sock-ro`,
+    /// `libvirt-admin-sock`).
     pub fn socket(&self, role: SocketRole) -> PathBuf {
-        let d = &self.daemon;
+        let d = if self.daemon == "virtproxyd" {
+            "libvirt"
+        } else {
+            &self.daemon
+        };
         self.run_dir.join(match role {
             SocketRole::ReadWrite => format!("{d}-sock"),
             SocketRole::ReadOnly => format!("{d}-sock-ro"),
@@ -203,6 +211,24 @@ mod tests {
             c.socket(SocketRole::Admin),
             Path::new("/root/.cache/libvirt/virtqemud-admin-sock")
         );
+    }
+
+    #[test]
+    fn virtproxyd_serves_the_legacy_socket_names() {
+        let p = RuntimePaths::under_root("virtproxyd", Path::new("/tmp/r"));
+        assert_eq!(
+            p.socket(SocketRole::ReadWrite),
+            Path::new("/tmp/r/run/libvirt/libvirt-sock")
+        );
+        assert_eq!(
+            p.socket(SocketRole::ReadOnly),
+            Path::new("/tmp/r/run/libvirt/libvirt-sock-ro")
+        );
+        assert_eq!(
+            p.socket(SocketRole::Admin),
+            Path::new("/tmp/r/run/libvirt/libvirt-admin-sock")
+        );
+        assert_eq!(SocketRole::ReadOnly.fd_name("virtproxyd"), "virtproxyd-ro.socket");
     }
 
     #[test]

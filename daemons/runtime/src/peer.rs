@@ -70,6 +70,7 @@
 //! is still recorded, as an error.
 
 mod connection;
+pub mod session;
 pub mod spawn;
 #[cfg(test)]
 mod tests;
@@ -294,6 +295,20 @@ impl Drop for CallObservation<'_> {
     }
 }
 
+/// Which connection a peer call goes on.
+enum Via<'a> {
+    /// The target's shared connection (opened on demand).
+    Shared(&'a PeerTarget),
+    /// A client session's own connection.
+    Session(&'a Connection),
+    /// Open a new connection (the "call" is the handshake) into `out`.
+    Open {
+        target: &'a PeerTarget,
+        options: &'a connection::OpenOptions,
+        out: &'a mut Option<Connection>,
+    },
+}
+
 /// One target's connection, opened by the first call that needs it.
 type Slot = tokio::sync::Mutex<Option<Connection>>;
 
@@ -328,6 +343,14 @@ impl Peers {
 
     pub fn call_timeout(&self) -> Duration {
         self.call_timeout
+    }
+
+    /// Shared connections close when idle and drop events.
+    fn open_options(&self) -> connection::OpenOptions {
+        connection::OpenOptions {
+            idle_close: Some(self.idle_close),
+            ..Default::default()
+        }
     }
 
     /// Closes connections after `after` without calls (default [`DEFAULT_IDLE_CLOSE`]).
@@ -373,15 +396,40 @@ impl Peers {
         args: Vec<u8>,
         timeout: Duration,
     ) -> Result<Vec<u8>, RpcError> {
+        self.call_via(
+            caller,
+            &target.daemon,
+            Via::Shared(target),
+            proc_,
+            procedure,
+            args,
+            timeout,
+        )
+        .await
+    }
+
+    /// One observed peer call (span, metrics, wait marks, deadline) on the
+    /// connection `via` names.
+    #[allow(clippy::too_many_arguments)]
+    async fn call_via(
+        &self,
+        caller: PeerCaller<'_>,
+        daemon: &str,
+        via: Via<'_>,
+        proc_: i32,
+        procedure: &'static str,
+        args: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RpcError> {
         let span = tracing::info_span!(
             target: "rpc.peer",
             "rpc.peer",
-            otel.name = %format_args!("{}/{}", target.daemon, procedure),
+            otel.name = %format_args!("{}/{}", daemon, procedure),
             otel.kind = "client",
             rpc.system = "libvirt",
             rpc.service = "REMOTE",
             rpc.method = procedure,
-            peer.daemon = %target.daemon,
+            peer.daemon = %daemon,
             rpc.result = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
             otel.status_message = tracing::field::Empty,
@@ -394,13 +442,13 @@ impl Peers {
         let mut observation = CallObservation {
             span: span.clone(),
             metrics: caller.metrics,
-            daemon: &target.daemon,
+            daemon,
             procedure,
             started: Instant::now(),
             outcome: None,
         };
         let scope = CallScope {
-            daemon: &target.daemon,
+            daemon,
             record: caller.call,
             context: CallContextMsg {
                 traceparent: spans::traceparent(&span).unwrap_or_default(),
@@ -411,15 +459,15 @@ impl Peers {
             timeout,
         };
         let result = self
-            .attempt(&scope, target, proc_, procedure, &args)
+            .attempt(&scope, via, proc_, procedure, &args)
             .instrument(span)
             .await;
         if let Err(e) = &result {
             match e {
                 PeerError::Remote(_) => {
-                    tracing::debug!(target: "rpc.peer", "{}/{procedure}: {e}", target.daemon)
+                    tracing::debug!(target: "rpc.peer", "{daemon}/{procedure}: {e}")
                 }
-                _ => tracing::warn!(target: "rpc.peer", "{}/{procedure}: {e}", target.daemon),
+                _ => tracing::warn!(target: "rpc.peer", "{daemon}/{procedure}: {e}"),
             }
         }
         let result = result.map_err(RpcError::from);
@@ -433,14 +481,22 @@ impl Peers {
     async fn attempt(
         &self,
         scope: &CallScope<'_>,
-        target: &PeerTarget,
+        via: Via<'_>,
         proc_: i32,
         procedure: &'static str,
         args: &[u8],
     ) -> Result<Vec<u8>, PeerError> {
-        let conn = self.connection(scope, target, procedure).await?;
+        let conn = match via {
+            Via::Shared(target) => self.connection(scope, target, procedure).await?,
+            Via::Session(conn) => conn.clone(),
+            Via::Open { target, options, out } => {
+                let conn = self.open_or_spawn(scope, target, procedure, options).await?;
+                *out = Some(conn);
+                return Ok(Vec::new());
+            }
+        };
         let reply = conn.roundtrip(scope, proc_, procedure, args).await?;
-        connection::reply_payload(&target.daemon, procedure, proc_, reply)
+        connection::reply_payload(scope.daemon, procedure, proc_, reply)
     }
 
     /// The open connection to `target`, opening it if there is none (or the
@@ -469,16 +525,30 @@ impl Peers {
             return Ok(conn.clone());
         }
         *held = None;
-        let conn = match Connection::open(scope, target, self.idle_close).await {
+        let conn = self
+            .open_or_spawn(scope, target, procedure, &self.open_options())
+            .await?;
+        *held = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Opens a connection to `target`, starting the peer first when nobody
+    /// listens on its socket and the target says how.
+    async fn open_or_spawn(
+        &self,
+        scope: &CallScope<'_>,
+        target: &PeerTarget,
+        procedure: &'static str,
+        options: &connection::OpenOptions,
+    ) -> Result<Connection, PeerError> {
+        match Connection::open(scope, target, options).await {
             Err(PeerError::Connect { source, .. })
                 if spawn::nobody_listens(&source) && target.spawn.is_some() =>
             {
-                self.spawn_and_open(scope, target, procedure).await?
+                self.spawn_and_open(scope, target, procedure, options).await
             }
-            other => other?,
-        };
-        *held = Some(conn.clone());
-        Ok(conn)
+            other => other,
+        }
     }
 
     /// Starts the peer (see [`spawn`]) and connects as soon as its socket
@@ -488,6 +558,7 @@ impl Peers {
         scope: &CallScope<'_>,
         target: &PeerTarget,
         procedure: &'static str,
+        options: &connection::OpenOptions,
     ) -> Result<Connection, PeerError> {
         let Some(spec) = &target.spawn else {
             unreachable!("checked by the caller")
@@ -501,7 +572,7 @@ impl Peers {
             source,
         })?;
         loop {
-            match Connection::open(scope, target, self.idle_close).await {
+            match Connection::open(scope, target, options).await {
                 Err(PeerError::Connect { source, .. }) if spawn::nobody_listens(&source) => {
                     scope
                         .within(connection::OPEN_STAGE, async {

@@ -100,19 +100,25 @@ mod procs {
     pub const CONNECT_SET_IDENTITY: i32 = 419;
 }
 
+/// The URI a client without one opens on a daemon with no driver of its
+/// own (`virtproxyd`), as libvirt's default for root.
+pub const DEFAULT_URI: &str = "qemu:///system";
+
+fn no_driver_for(uri: &str) -> RpcError {
+    RpcError::plain(
+        ErrorCode::NO_CONNECT,
+        ErrorDomain::NONE,
+        format!("no connection driver available for {uri}"),
+    )
+}
+
 /// Checks a `CONNECT_OPEN` URI against the scheme this daemon serves.
 /// `None` (the client's default) is accepted.
 pub fn check_uri(scheme: &str, name: Option<&str>) -> Result<(), RpcError> {
     let Some(uri) = name.filter(|s| !s.is_empty()) else {
         return Ok(());
     };
-    let no_driver = || {
-        RpcError::plain(
-            ErrorCode::NO_CONNECT,
-            ErrorDomain::NONE,
-            format!("no connection driver available for {uri}"),
-        )
-    };
+    let no_driver = || no_driver_for(uri);
     let (s, rest) = uri.split_once("://").ok_or_else(no_driver)?;
     let base = s.split('+').next().unwrap_or(s);
     if base != scheme {
@@ -161,6 +167,21 @@ impl ProgramHandler for RemoteProgram {
 async fn call(driver: Arc<dyn DriverInfo>, ctx: CallContext, payload: Vec<u8>) -> CallResult {
     let p = ctx.procedure;
     let client = &ctx.client;
+    // A client that opened another daemon's URI: its calls go there (the
+    // handshake's own steps stay here).
+    if let Some(session) = client.session() {
+        match p.number {
+            procs::AUTH_LIST | procs::CONNECT_SUPPORTS_FEATURE | procs::CONNECT_OPEN => {}
+            procs::CONNECT_CLOSE => {
+                let closed = crate::route::through_session(&ctx, &session, payload).await;
+                client.set_session(None);
+                client.set_open(false);
+                client.set_close_callback(false);
+                return closed;
+            }
+            _ => return crate::route::through_session(&ctx, &session, payload).await,
+        }
+    }
     match p.number {
         procs::AUTH_LIST => encode_ret(&r::AuthListRet {
             types: vec![r::AUTH_NONE],
@@ -195,7 +216,23 @@ async fn call(driver: Arc<dyn DriverInfo>, ctx: CallContext, payload: Vec<u8>) -
                     "connection already open",
                 ));
             }
-            check_uri(driver.uri_scheme(), a.name.as_deref())?;
+            let ours = check_uri(driver.uri_scheme(), a.name.as_deref());
+            if ours.is_err() || driver.uri_scheme().is_empty() {
+                // Another driver's URI (or any, for a daemon with no driver
+                // of its own): the connection goes to the daemon owning it.
+                let uri = a.name.as_deref().filter(|s| !s.is_empty()).unwrap_or(DEFAULT_URI);
+                let scheme = uri
+                    .split("://")
+                    .next()
+                    .and_then(|s| s.split('+').next())
+                    .unwrap_or("");
+                let Some(owner) = crate::route::owner_of_scheme(scheme).filter(|d| *d != ctx.daemon.name)
+                else {
+                    return ours.and_then(|()| Err(no_driver_for(uri)));
+                };
+                check_uri(scheme, Some(uri))?;
+                crate::route::open_session(&ctx, owner, scheme, a.flags & CONNECT_RO).await?;
+            }
             if a.flags & CONNECT_RO != 0 {
                 client.set_readonly();
             }

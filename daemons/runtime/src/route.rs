@@ -9,8 +9,10 @@
 //! `peer_call_timeout` and a timeout error, never a hung daemon.
 
 use crate::dispatch::{CallContext, CallResult};
-use crate::peer::PeerTarget;
+use crate::peer::session::Session;
 use crate::peer::spawn::SpawnSpec;
+use crate::peer::{PeerCaller, PeerTarget};
+use modvirt_wire::RpcError;
 use modvirt_wire::program::Driver;
 
 /// The daemon and URI scheme that own `driver`'s procedures; `None` for
@@ -28,10 +30,89 @@ pub fn owner(driver: Driver) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// The daemon owning URI scheme `scheme` (`qemu` → `virtqemud`).
+pub fn owner_of_scheme(scheme: &str) -> Option<&'static str> {
+    [
+        Driver::Hypervisor,
+        Driver::Network,
+        Driver::Storage,
+        Driver::Secret,
+        Driver::NodeDevice,
+        Driver::Interface,
+        Driver::NwFilter,
+    ]
+    .into_iter()
+    .filter_map(owner)
+    .find(|(_, s)| *s == scheme)
+    .map(|(daemon, _)| daemon)
+}
+
 /// Whether this daemon (serving `scheme`) forwards `driver`'s procedures:
 /// the secondary drivers it does not own itself.
 pub fn forwards(scheme: &str, driver: Driver) -> bool {
     !matches!(driver, Driver::Hypervisor) && owner(driver).is_some_and(|(_, s)| s != scheme)
+}
+
+/// How long a call passed on through a client's session may take: longer
+/// than the owner's own peer calls, so that the owner's timeout errors
+/// reach the client rather than ours.
+pub fn session_timeout(d: &crate::DaemonShared) -> std::time::Duration {
+    d.peers.call_timeout().saturating_mul(4)
+}
+
+/// The peer target for daemon `daemon` serving `scheme` on this root, for
+/// calls made for `ctx`'s client.
+fn target(ctx: &CallContext, daemon: &str, scheme: &str) -> PeerTarget {
+    let d = &ctx.daemon;
+    PeerTarget {
+        daemon: daemon.to_owned(),
+        socket: d.paths.run_dir.join(format!("{daemon}-sock")),
+        uri: format!("{scheme}:///system"),
+        identity: Some(ctx.client.effective_identity().clone()),
+        spawn: SpawnSpec::beside_self(daemon, d.paths.root.as_deref()).ok(),
+    }
+}
+
+/// Opens a session for `ctx`'s client with the daemon owning `scheme`
+/// (its `CONNECT_OPEN`), so that its calls go there from now on.
+pub async fn open_session(ctx: &CallContext, daemon: &str, scheme: &str, flags: u32) -> Result<(), RpcError> {
+    let d = &ctx.daemon;
+    let target = target(ctx, daemon, scheme);
+    let session = d
+        .peers
+        .open_session(
+            PeerCaller::of(ctx),
+            &target,
+            flags,
+            &ctx.client,
+            session_timeout(d),
+        )
+        .await?;
+    tracing::debug!(target: "remote.connect", "client {} passed on to {daemon}", ctx.client.id);
+    ctx.client.set_session(Some(std::sync::Arc::new(session)));
+    Ok(())
+}
+
+/// Passes a call of a client with a session on: to the session's daemon,
+/// or, for another driver's procedure, to that driver's daemon.
+pub async fn through_session(ctx: &CallContext, session: &Session, payload: Vec<u8>) -> CallResult {
+    let p = ctx.procedure;
+    let d = &ctx.daemon;
+    match owner(p.driver) {
+        Some((daemon, _)) if daemon != session.daemon => forward(ctx, payload).await,
+        _ => {
+            d.peers
+                .session_call(
+                    PeerCaller::of(ctx),
+                    session,
+                    p.number,
+                    p.name,
+                    payload,
+                    session_timeout(d),
+                )
+                .await
+        }
+    }
 }
 
 /// Forwards the call `ctx` (with its XDR `payload`) to the daemon owning
@@ -42,13 +123,7 @@ pub async fn forward(ctx: &CallContext, payload: Vec<u8>) -> CallResult {
         return Err(crate::dispatch::no_support(p));
     };
     let d = &ctx.daemon;
-    let target = PeerTarget {
-        daemon: daemon.to_owned(),
-        socket: d.paths.run_dir.join(format!("{daemon}-sock")),
-        uri: format!("{scheme}:///system"),
-        identity: Some(ctx.client.effective_identity().clone()),
-        spawn: SpawnSpec::beside_self(daemon, d.paths.root.as_deref()).ok(),
-    };
+    let target = target(ctx, daemon, scheme);
     d.peers
         .call(d, ctx, &target, p.number, p.name, payload, d.peers.call_timeout())
         .await

@@ -7,8 +7,8 @@
 pub mod admin;
 pub mod domain;
 pub mod error;
-pub mod message;
 pub mod interface;
+pub mod message;
 pub mod network;
 pub mod nodedev;
 pub mod nwfilter;

@@ -47,6 +47,18 @@ const PONG_WRITE_LIMIT: Duration = Duration::from_secs(10);
 /// Free space the reader makes in its buffer before each read.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// How a connection is opened and kept.
+#[derive(Debug, Clone, Default)]
+pub(super) struct OpenOptions {
+    /// Closed after this long without calls; `None`: kept until dropped.
+    pub idle_close: Option<Duration>,
+    /// `CONNECT_OPEN` flags (`VIR_CONNECT_RO`).
+    pub flags: u32,
+    /// Where the REMOTE MESSAGEs (events) the peer sends go; without it
+    /// they are dropped. The reader waits while the receiver is full.
+    pub events: Option<tokio::sync::mpsc::Sender<(Header, Vec<u8>)>>,
+}
+
 /// A frame the reader handed to the call with its serial.
 #[derive(Debug)]
 pub(super) struct Reply {
@@ -102,7 +114,7 @@ impl Connection {
     pub(super) async fn open(
         scope: &CallScope<'_>,
         target: &PeerTarget,
-        idle_close: Duration,
+        options: &OpenOptions,
     ) -> Result<Connection, PeerError> {
         let stream = scope
             .within(OPEN_STAGE, async {
@@ -126,7 +138,12 @@ impl Connection {
             next_serial: AtomicU32::new(0),
             shutdown: Notify::new(),
         });
-        let reader = tokio::spawn(read_loop(Arc::clone(&shared), rd, idle_close));
+        let reader = tokio::spawn(read_loop(
+            Arc::clone(&shared),
+            rd,
+            options.idle_close,
+            options.events.clone(),
+        ));
         let conn = Connection {
             inner: Arc::new(Inner { shared, reader }),
         };
@@ -146,7 +163,7 @@ impl Connection {
             .await?;
         let open = ConnectOpenArgs {
             name: Some(target.uri.clone()),
-            flags: 0,
+            flags: options.flags,
         };
         let () = conn.handshake_step(scope, CONNECT_OPEN, &open).await?;
         if let Some(identity) = &target.identity {
@@ -413,21 +430,35 @@ impl Shared {
 }
 
 /// The reader task: frames in until the connection closes.
-async fn read_loop(shared: Arc<Shared>, mut rd: OwnedReadHalf, idle_close: Duration) {
+async fn read_loop(
+    shared: Arc<Shared>,
+    mut rd: OwnedReadHalf,
+    idle_close: Option<Duration>,
+    events: Option<tokio::sync::mpsc::Sender<(Header, Vec<u8>)>>,
+) {
     let mut frames = FrameBuffer::default();
+    // Far enough never to fire when the connection is kept until dropped.
+    let never = Duration::from_secs(365 * 24 * 3600);
     let reason = loop {
-        let idle_check = shared.idle_check_at(idle_close);
+        let idle_check = shared.idle_check_at(idle_close.unwrap_or(never));
         tokio::select! {
             frame = frames.next(&mut rd) => match frame {
-                Ok(Some((header, payload))) => shared.dispatch(header, payload),
+                Ok(Some((header, payload))) => match &events {
+                    Some(tx) if header.prog == REMOTE_PROGRAM && header.type_ == MessageType::Message => {
+                        if tx.send((header, payload)).await.is_err() {
+                            break "nobody takes its events any more".to_owned();
+                        }
+                    }
+                    _ => shared.dispatch(header, payload),
+                },
                 Ok(None) => break "the peer closed the connection".to_owned(),
                 Err(reason) => break reason,
             },
             () = shared.shutdown.notified() => {
                 break shared.closed_reason().unwrap_or_else(|| "closed".to_owned());
             }
-            () = tokio::time::sleep_until(idle_check) => {
-                if shared.close_if_idle(idle_close) {
+            () = tokio::time::sleep_until(idle_check), if idle_close.is_some() => {
+                if shared.close_if_idle(idle_close.unwrap_or(never)) {
                     break shared.closed_reason().unwrap_or_else(|| "idle".to_owned());
                 }
             }
