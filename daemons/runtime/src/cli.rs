@@ -31,6 +31,10 @@ pub struct Cli {
     #[arg(short = 'd', long)]
     pub daemon: bool,
 
+    /// Listen for TCP/TLS connections too (virtproxyd; see its configuration file)
+    #[arg(short = 'l', long)]
+    pub listen: bool,
+
     /// Prefix every system path with DIR (sockets, config, state, logs)
     #[arg(long, value_name = "DIR", env = "MODVIRT_ROOT")]
     pub root: Option<PathBuf>,

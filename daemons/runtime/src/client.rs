@@ -28,10 +28,37 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
-use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::Notify;
+
+/// The reading half of a client's stream (UNIX, TCP or TLS).
+pub type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing half of a client's stream.
+pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// An accepted connection, whatever its transport.
+pub struct Accepted {
+    pub rd: ReadHalf,
+    pub wr: WriteHalf,
+    /// The socket under the stream, shut down when the client ends.
+    pub fd: std::os::fd::RawFd,
+    pub identity: PeerIdentity,
+    /// `modvirt_wire::admin::transport::{UNIX, TCP, TLS}`.
+    pub transport: u32,
+    pub role: SocketRole,
+}
+
+impl std::fmt::Debug for Accepted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accepted")
+            .field("fd", &self.fd)
+            .field("identity", &self.identity)
+            .field("transport", &self.transport)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Who is on the other end of a UNIX socket (`SO_PEERCRED`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +126,7 @@ pub struct Client {
     opened: AtomicBool,
     keepalive_on: AtomicBool,
     close_callback: AtomicBool,
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<WriteHalf>,
     kill: Notify,
     killed: AtomicBool,
     last_rx: Mutex<Instant>,
@@ -270,10 +297,33 @@ impl Client {
     }
 }
 
-/// Serves one accepted connection until it ends.
+/// Serves one accepted UNIX-socket connection until it ends.
 pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixStream, role: SocketRole) {
-    let readonly = role == SocketRole::ReadOnly;
     let identity = PeerIdentity::of(&stream);
+    let fd = stream.as_raw_fd();
+    let (rd, wr) = stream.into_split();
+    let accepted = Accepted {
+        rd: Box::new(rd),
+        wr: Box::new(wr),
+        fd,
+        identity,
+        transport: modvirt_wire::admin::transport::UNIX,
+        role,
+    };
+    serve_accepted(daemon, server, accepted).await;
+}
+
+/// Serves one accepted connection of any transport until it ends.
+pub async fn serve_accepted(daemon: Arc<DaemonShared>, server: Arc<Server>, accepted: Accepted) {
+    let Accepted {
+        rd,
+        wr,
+        fd,
+        identity,
+        transport,
+        role,
+    } = accepted;
+    let readonly = role == SocketRole::ReadOnly;
     daemon.observer.client_accepted(
         &role.fd_name(&daemon.name),
         modvirt_wire::observe::Process {
@@ -282,9 +332,7 @@ pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixS
             comm: identity.command.clone(),
         },
     );
-    let fd = stream.as_raw_fd();
     let settings = server.client_settings();
-    let (rd, wr) = stream.into_split();
     let id = server.next_client_id();
     let wire_ref = Arc::new(modvirt_wire::observe::ClientRef {
         server: server.name.clone(),
@@ -296,7 +344,7 @@ pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixS
         id,
         wire_ref,
         server: server.name.clone(),
-        transport: modvirt_wire::admin::transport::UNIX,
+        transport,
         role,
         connected_ms: crate::observe::unix_ms(),
         readonly: AtomicBool::new(readonly),

@@ -26,8 +26,10 @@
 //! Every error names the file and the line, in libvirt's words.
 
 mod daemon_settings;
+mod net_settings;
 
 pub use daemon_settings::{DaemonSettings, ServerSettings};
+pub use net_settings::NetSettings;
 
 use std::path::{Path, PathBuf};
 

@@ -108,6 +108,8 @@ pub enum StartError {
     Signals(std::io::Error),
     #[error("driver initialisation failed: {0}")]
     Driver(String),
+    #[error("--listen: {0}")]
+    NetListen(String),
 }
 
 /// Reads the configuration: an explicit `-f` file must exist; the default

@@ -20,6 +20,8 @@ pub mod identity;
 pub mod idle;
 pub mod listener;
 pub mod logging;
+#[cfg(feature = "tls")]
+pub mod netlisten;
 pub mod notify;
 pub mod observe;
 pub mod paths;

@@ -58,6 +58,11 @@ pub trait DriverInfo: Send + Sync + 'static {
         Box::pin(async {})
     }
 
+    /// Whether the daemon may listen on TCP/TLS (`--listen`): only the proxy.
+    fn listens_on_network(&self) -> bool {
+        false
+    }
+
     /// The driver's own procedures: `None` means not implemented
     /// (`VIR_ERR_NO_SUPPORT`). Connection-level procedures never get here.
     fn call(&self, _ctx: &CallContext, _payload: &[u8]) -> Option<CallFuture> {

@@ -7,6 +7,10 @@
 //! go straight to that driver's daemon; events come back through the
 //! connection's daemon. It has no driver of its own: everything but the
 //! handshake, keepalive and its own admin program is passed on.
+//!
+//! With `--listen` it also serves TLS (port 16514; libvirt's certificate
+//! files and `tls_allowed_dn_list`) and, only when `auth_tcp = "none"`,
+//! plain TCP (16509): see `modvirt_runtime::config::NetSettings`.
 
 use modvirt_runtime::{DaemonSpec, DriverInfo, VersionFuture};
 use std::process::ExitCode;
@@ -27,6 +31,10 @@ impl DriverInfo for Proxy {
 
     fn version(&self) -> VersionFuture {
         Box::pin(async { Ok(modvirt_runtime::remote::LIB_VERSION) })
+    }
+
+    fn listens_on_network(&self) -> bool {
+        true
     }
 }
 

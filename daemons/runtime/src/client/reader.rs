@@ -12,7 +12,7 @@
 //! call) is answered without a task switch; one that must wait moves to a
 //! worker and the reader goes on reading.
 
-use super::{Client, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION};
+use super::{Client, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, ReadHalf};
 use crate::daemon::DaemonShared;
 use crate::dispatch::{self, CallContext, ProgramHandler};
 use crate::observe::inflight::{CallRecord, CallSlot, Trace};
@@ -28,7 +28,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Why a client's read loop ended.
@@ -68,7 +67,7 @@ impl std::fmt::Display for Piece {
 /// Appends exactly `want` bytes to `out`, failing on EOF or on `limit`
 /// without progress. `what` names the piece for log lines.
 async fn read_exact_stalling(
-    rd: &mut BufReader<OwnedReadHalf>,
+    rd: &mut BufReader<ReadHalf>,
     out: &mut Vec<u8>,
     want: usize,
     limit: Duration,
@@ -109,7 +108,7 @@ async fn read_exact_stalling(
 /// Reads one frame's body (header + payload) into `body`; `Ok(false)` on a
 /// clean EOF between frames.
 async fn read_frame(
-    rd: &mut BufReader<OwnedReadHalf>,
+    rd: &mut BufReader<ReadHalf>,
     body: &mut Vec<u8>,
     limit: Duration,
     first_frame: bool,
@@ -146,7 +145,7 @@ pub(super) async fn read_loop(
     daemon: &Arc<DaemonShared>,
     server: &Arc<Server>,
     client: &Arc<Client>,
-    mut rd: BufReader<OwnedReadHalf>,
+    mut rd: BufReader<ReadHalf>,
     settings: ClientSettings,
 ) -> End {
     let limit = stall_limit(&settings);

@@ -37,6 +37,8 @@ pub struct DaemonSettings {
     /// 30, libvirt's keepalive interval × count): how long a call forwarded
     /// to a peer daemon waits for its reply before failing with a timeout.
     pub peer_call_timeout: std::time::Duration,
+    /// TCP/TLS listening (`virtproxyd --listen`).
+    pub net: super::NetSettings,
 }
 
 /// The configuration keys of one server; `None` where the server has no such key.
@@ -181,6 +183,7 @@ impl Default for DaemonSettings {
             log_outputs: None,
             call_spans: true,
             peer_call_timeout: std::time::Duration::from_secs(30),
+            net: super::NetSettings::default(),
         }
     }
 }
@@ -213,6 +216,7 @@ impl DaemonSettings {
             log_outputs: conf.get_string("log_outputs")?,
             call_spans,
             peer_call_timeout,
+            net: super::NetSettings::from_conf(conf)?,
         })
     }
 }

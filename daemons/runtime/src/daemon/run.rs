@@ -150,6 +150,16 @@ async fn serve(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), Sta
         accept_tasks.push(tokio::spawn(accept_loop(daemon.clone(), server, l, svc.role)));
         keep.push(svc.bound);
     }
+    if s.cli.listen {
+        if !s.spec.driver.listens_on_network() {
+            return Err(StartError::NetListen(format!(
+                "{name} does not listen on TCP/TLS; use virtproxyd --listen"
+            )));
+        }
+        let phase = phases.begin("network listeners");
+        accept_tasks.extend(listen_on_network(&daemon, &main, &s.settings, &s.paths).await?);
+        drop(phase);
+    }
     drop(startup_hold);
     s.observer.ready();
     let elapsed = s.exec_time.elapsed();
@@ -237,6 +247,35 @@ fn reload(d: &DaemonShared, conf_path: Option<&Path>, paths: &RuntimePaths, expl
         }
     }
     n.send("READY=1");
+}
+
+#[cfg(feature = "tls")]
+async fn listen_on_network(
+    daemon: &Arc<DaemonShared>,
+    main: &Arc<Server>,
+    settings: &crate::config::DaemonSettings,
+    paths: &RuntimePaths,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
+    // libvirt's certificates live in /etc/pki, beside /etc/libvirt.
+    let pki = paths
+        .config_dir
+        .parent()
+        .map_or_else(|| Path::new("/etc/pki").to_owned(), |etc| etc.join("pki"));
+    crate::netlisten::start(daemon.clone(), main.clone(), &settings.net, &pki)
+        .await
+        .map_err(|e| StartError::NetListen(e.to_string()))
+}
+
+#[cfg(not(feature = "tls"))]
+async fn listen_on_network(
+    _: &Arc<DaemonShared>,
+    _: &Arc<Server>,
+    _: &crate::config::DaemonSettings,
+    _: &RuntimePaths,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
+    Err(StartError::NetListen(
+        "built without TLS support (feature \"tls\")".into(),
+    ))
 }
 
 async fn accept_loop(
