@@ -7,6 +7,7 @@ PACKAGES=(
     libvirt-clients   # the real virsh and virt-admin 9.0 the daemons must serve
     systemd           # systemd-socket-activate, systemd-analyze verify
     qemu-system-x86   # qemu-system-x86_64 (hypervisor version, later real guests)
+    qemu-utils        # qemu-img: virtstoraged creates qcow2 volumes with it
     procps            # pgrep/ps used by scripts
     prometheus        # promtool check metrics
     iproute2          # ip: tests check the bridges virtnetworkd makes (in their own netns)
