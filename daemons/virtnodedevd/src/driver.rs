@@ -1,0 +1,205 @@
+//! The node device driver: libvirt's read-only node device procedures on
+//! the host's devices as sysfs shows them.
+//!
+//! Start-up enumerates the devices in the background (a blocking task),
+//! as libvirt's udev backend does in its own thread: the daemon accepts
+//! calls as soon as `init` returns (the runtime serves nothing before),
+//! and a call that arrives while the first enumeration runs waits for it,
+//! marked on its in-flight record as waiting on `enumeration`. The
+//! enumeration is the `driver: enumerate` start-up step, with its device
+//! count, and holds an `enumeration` idle inhibitor.
+//!
+//! There is no udev monitor: the list calls read sysfs again each time,
+//! and a name not in the last list is looked for again before it is
+//! reported missing; `GET_XML_DESC` reads its device afresh.
+//!
+//! - [`registry`]: the devices of one enumeration and libvirt's errors;
+//! - [`procs`]: the REMOTE procedures, one function each.
+
+pub mod procs;
+pub mod registry;
+
+use crate::device::Device;
+use crate::sysfs::{self, Host};
+use modvirt_runtime::dispatch::{CallContext, CallFuture};
+use modvirt_runtime::observe::inflight::{CallRecord, Waiting};
+use modvirt_runtime::observe::phases::PhaseGuard;
+use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture, VersionFuture};
+use modvirt_wire::RpcError;
+use registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Test-only: milliseconds the first enumeration waits before it starts,
+/// so that tests can catch calls waiting on it.
+pub const ENUM_DELAY_ENV: &str = "MODVIRT_NODEDEV_ENUM_DELAY_MS";
+
+/// Everything the driver keeps once initialised.
+#[derive(Debug)]
+pub struct Core {
+    pub daemon: Arc<DaemonShared>,
+    pub host: Arc<Host>,
+    /// The root device, read once (its made-up UUID must not change).
+    computer: OnceLock<Device>,
+    /// The newest finished enumeration.
+    current: Mutex<Arc<Registry>>,
+    /// Enumerations started, so that an older one finishing late never
+    /// replaces a newer one.
+    scans: AtomicU64,
+    /// Whether the first enumeration has finished.
+    ready: watch::Sender<bool>,
+}
+
+/// A random version-4 UUID from the kernel's generator (libvirt makes the
+/// host's up this way when DMI gives none).
+fn random_uuid() -> [u8; 16] {
+    let mut u = [0u8; 16];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut u))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        u = (t ^ u128::from(std::process::id())).to_le_bytes();
+    }
+    u[6] = (u[6] & 0x0f) | 0x40;
+    u[8] = (u[8] & 0x3f) | 0x80;
+    u
+}
+
+impl Core {
+    pub fn new(daemon: Arc<DaemonShared>, host: Host) -> Core {
+        Core {
+            daemon,
+            host: Arc::new(host),
+            computer: OnceLock::new(),
+            current: Mutex::new(Arc::new(Registry::default())),
+            scans: AtomicU64::new(0),
+            ready: watch::Sender::new(false),
+        }
+    }
+
+    fn computer(&self) -> Device {
+        self.computer
+            .get_or_init(|| sysfs::computer(&self.host, random_uuid()))
+            .clone()
+    }
+
+    /// The last enumeration's devices.
+    pub fn current(&self) -> Arc<Registry> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Reads the host's devices again (off the async runtime) and keeps
+    /// them as the current list.
+    pub async fn rescan(self: &Arc<Self>) -> Result<Arc<Registry>, RpcError> {
+        let core = self.clone();
+        let generation = self.scans.fetch_add(1, Ordering::Relaxed) + 1;
+        let reg = tokio::task::spawn_blocking(move || {
+            let mut devices = sysfs::scan(&core.host);
+            devices.push(core.computer());
+            Registry::new(devices, generation)
+        })
+        .await
+        .map_err(|e| registry::internal(format!("device enumeration failed: {e}")))?;
+        let reg = Arc::new(reg);
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.generation() < generation {
+            *current = reg.clone();
+        }
+        Ok(reg)
+    }
+
+    /// Waits, visibly on the call's in-flight record, until the first
+    /// enumeration is done.
+    pub async fn wait_ready(&self, call: &Arc<CallRecord>) {
+        let mut rx = self.ready.subscribe();
+        if *rx.borrow_and_update() {
+            return;
+        }
+        let _waiting = call.wait_on(Waiting::Other {
+            description: "enumeration".into(),
+        });
+        // The sender lives as long as `self`: this only ends when ready.
+        let _ = rx.wait_for(|ready| *ready).await;
+    }
+
+    /// The device named `name`, looking again if the last list lacks it.
+    pub async fn lookup(self: &Arc<Self>, name: &str) -> Result<Device, RpcError> {
+        if let Some(d) = self.current().get(name) {
+            return Ok(d.clone());
+        }
+        self.rescan()
+            .await?
+            .get(name)
+            .cloned()
+            .ok_or_else(|| registry::not_found(name))
+    }
+
+    /// The first enumeration, in the background: the `enumerate` step of
+    /// start-up, with its count.
+    fn start_enumeration(self: &Arc<Self>, step: PhaseGuard) {
+        let delay = std::env::var(ENUM_DELAY_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis);
+        let hold = self.daemon.idle.inhibit("enumeration");
+        let core = self.clone();
+        tokio::spawn(async move {
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            match core.rescan().await {
+                Ok(reg) => {
+                    step.detail(format!("{} devices", reg.len()));
+                    tracing::info!(target: "nodedev", "enumerated {} devices under {}", reg.len(), core.host.sysfs.display());
+                }
+                Err(e) => {
+                    step.detail("failed");
+                    tracing::error!(target: "nodedev", "device enumeration failed: {}", e.text());
+                }
+            }
+            drop(step);
+            core.ready.send_replace(true);
+            drop(hold);
+        });
+    }
+}
+
+/// `virtnodedevd`'s driver.
+#[derive(Debug, Default)]
+pub struct NodeDevDriver {
+    core: OnceLock<Arc<Core>>,
+}
+
+impl DriverInfo for NodeDevDriver {
+    fn uri_scheme(&self) -> &'static str {
+        "nodedev"
+    }
+
+    fn type_name(&self) -> &'static str {
+        "nodedev"
+    }
+
+    fn version(&self) -> VersionFuture {
+        Box::pin(async { Ok(modvirt_runtime::remote::LIB_VERSION) })
+    }
+
+    fn init(&self, daemon: Arc<DaemonShared>, phase: PhaseGuard) -> InitFuture {
+        let host = Host::from_env();
+        tracing::info!(target: "nodedev", "devices from {}", host.sysfs.display());
+        let core = Arc::new(Core::new(daemon, host));
+        let _ = self.core.set(core.clone());
+        // The step outlives the `driver` phase: calls are served meanwhile.
+        core.start_enumeration(phase.step("enumerate"));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn call(&self, ctx: &CallContext, payload: &[u8]) -> Option<CallFuture> {
+        let core = self.core.get()?.clone();
+        procs::dispatch(core, ctx, payload)
+    }
+}
