@@ -29,7 +29,6 @@ use crate::paths::RuntimePaths;
 use crate::pool::PoolError;
 use crate::remote::DriverInfo;
 use crate::server::Server;
-use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
@@ -140,7 +139,13 @@ fn raise_fd_limit() {
 
 /// The entry point of every daemon binary.
 pub fn main(spec: DaemonSpec) -> ExitCode {
-    let cli = match Cli::try_parse() {
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = Cli::command()
+        .name(spec.name)
+        .about(spec.about)
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
