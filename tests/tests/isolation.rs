@@ -7,7 +7,8 @@
 //! domain calls keep working, and `virt-daemons hangs` shows the chain.
 
 use modvirt_tests::{
-    Daemon, DaemonOptions, PidGuard, err_stderr, ok_stdout, process_gone, require_tool, virt_daemons, wait_for,
+    Daemon, DaemonOptions, PidGuard, err_stderr, ok_stdout, process_gone, require_tool, virt_daemons,
+    wait_for,
 };
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -39,7 +40,12 @@ fn running_pid(root: &Path, daemon: &str) -> i32 {
 fn guest_pid(root: &Path) -> i32 {
     let status = std::fs::read_to_string(root.join("run/libvirt/qemu/steady.xml")).expect("status file");
     let at = status.find("pid='").expect("pid") + 5;
-    status[at..].split('\'').next().unwrap_or_default().parse().expect("pid")
+    status[at..]
+        .split('\'')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .expect("pid")
 }
 
 /// The guest runs and virtqemud answers domain calls.
@@ -78,6 +84,8 @@ fn secondary_daemons_crashing_or_hanging_never_touch_a_guest() {
         ("virtstoraged", &["pool-list", "--all"][..]),
         ("virtnodedevd", &["nodedev-list"][..]),
         ("virtinterfaced", &["iface-list", "--all"][..]),
+        ("virtsecretd", &["secret-list"][..]),
+        ("virtnwfilterd", &["nwfilter-list"][..]),
     ] {
         ok_stdout(&qemu.virsh(args));
         let first = running_pid(&root, daemon);
@@ -105,7 +113,10 @@ fn secondary_daemons_crashing_or_hanging_never_touch_a_guest() {
     let status = virt_daemons(&root, &["status", "--json"]);
     guest_is_fine(&qemu, guest);
     let mut stuck = stuck;
-    assert!(stuck.wait_exit(Duration::from_secs(10)).is_some(), "pool-list ended");
+    assert!(
+        stuck.wait_exit(Duration::from_secs(10)).is_some(),
+        "pool-list ended"
+    );
     let _ = kill(Pid::from_raw(storaged), Signal::SIGCONT);
     assert!(hangs.contains("virtstoraged: not answering"), "{hangs}\n{status}");
     assert!(hangs.contains("CONNECT_LIST_ALL_STORAGE_POOLS"), "{hangs}");
@@ -121,8 +132,9 @@ fn secondary_daemons_crashing_or_hanging_never_touch_a_guest() {
     // Each virsh is its own identity, so its own connection to virtstoraged:
     // the first step that times out is that connection's handshake.
     assert!(
-        e.contains("error: Failed to list pools\nerror: Timed out during operation: no reply from virtstoraged to ")
-            && e.contains(" after 5 s"),
+        e.contains(
+            "error: Failed to list pools\nerror: Timed out during operation: no reply from virtstoraged to "
+        ) && e.contains(" after 5 s"),
         "{e}"
     );
     guest_is_fine(&qemu, guest);
