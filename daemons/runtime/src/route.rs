@@ -129,6 +129,28 @@ pub async fn forward(ctx: &CallContext, payload: Vec<u8>) -> CallResult {
         .await
 }
 
+/// Calls REMOTE procedure `number` with XDR `args` on the daemon owning
+/// it, on behalf of `ctx`'s call (and with its client's identity): a
+/// driver asking another one, as virtqemud asks virtnetworkd for the bridge
+/// of a guest's network. The owner is started if needed.
+pub async fn call(ctx: &CallContext, number: i32, args: Vec<u8>) -> CallResult {
+    let Some(p) = modvirt_wire::program::REMOTE.procedure(number) else {
+        return Err(RpcError::plain(
+            modvirt_wire::ErrorCode::INTERNAL_ERROR,
+            modvirt_wire::ErrorDomain::RPC,
+            format!("no REMOTE procedure {number}"),
+        ));
+    };
+    let Some((daemon, scheme)) = owner(p.driver) else {
+        return Err(crate::dispatch::no_support(p));
+    };
+    let d = &ctx.daemon;
+    let target = target(ctx, daemon, scheme);
+    d.peers
+        .call(d, ctx, &target, p.number, p.name, args, d.peers.call_timeout())
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
