@@ -12,7 +12,10 @@
 //! any number of calls may be in flight on it at once, each with its own serial
 //! (counting up from 0, handshake included). A reader task takes the REPLY
 //! frames off the socket and hands each to the call with its serial; it answers
-//! KEEPALIVE `PING` with `PONG` and ignores every other MESSAGE (events).
+//! KEEPALIVE `PING` with `PONG` and ignores every other MESSAGE (events). As
+//! libvirt's client does, it also pings a peer that has been silent for 5 s
+//! and gives the connection up after 5 unanswered pings, so a dead or hung
+//! peer's connection is not reused.
 //!
 //! Every CALL, handshake included, is preceded by an OBSERVE `CALL_CONTEXT`
 //! MESSAGE (program `OBSERVE_PROGRAM`, version 1, procedure 9, serial 0, status
@@ -319,6 +322,7 @@ pub struct Peers {
     self_name: String,
     idle_close: Duration,
     call_timeout: Duration,
+    keepalive: (Duration, u32),
     slots: Mutex<HashMap<PeerTarget, Arc<Slot>>>,
 }
 
@@ -330,6 +334,7 @@ impl Peers {
             self_name: self_name.to_owned(),
             idle_close: DEFAULT_IDLE_CLOSE,
             call_timeout: DEFAULT_CALL_TIMEOUT,
+            keepalive: connection::KEEPALIVE,
             slots: Mutex::new(HashMap::new()),
         }
     }
@@ -349,8 +354,16 @@ impl Peers {
     fn open_options(&self) -> connection::OpenOptions {
         connection::OpenOptions {
             idle_close: Some(self.idle_close),
+            keepalive: Some(self.keepalive),
             ..Default::default()
         }
+    }
+
+    /// Pings peers after `every` of silence and gives a connection up after
+    /// `count` unanswered (default libvirt's 5 s × 5).
+    pub fn with_keepalive(mut self, every: Duration, count: u32) -> Peers {
+        self.keepalive = (every, count);
+        self
     }
 
     /// Closes connections after `after` without calls (default [`DEFAULT_IDLE_CLOSE`]).

@@ -57,7 +57,14 @@ pub(super) struct OpenOptions {
     /// Where the REMOTE MESSAGEs (events) the peer sends go; without it
     /// they are dropped. The reader waits while the receiver is full.
     pub events: Option<tokio::sync::mpsc::Sender<(Header, Vec<u8>)>>,
+    /// Health check: a PING after this long without a frame from the peer,
+    /// and the connection given up after this many unanswered (libvirt's
+    /// keepalive_interval / keepalive_count: 5 s, 5). `None`: no pings.
+    pub keepalive: Option<(Duration, u32)>,
 }
+
+/// libvirt's client keepalive: 5 s, 5 pings.
+pub(super) const KEEPALIVE: (Duration, u32) = (Duration::from_secs(5), 5);
 
 /// A frame the reader handed to the call with its serial.
 #[derive(Debug)]
@@ -143,6 +150,7 @@ impl Connection {
             rd,
             options.idle_close,
             options.events.clone(),
+            options.keepalive,
         ));
         let conn = Connection {
             inner: Arc::new(Inner { shared, reader }),
@@ -435,22 +443,48 @@ async fn read_loop(
     mut rd: OwnedReadHalf,
     idle_close: Option<Duration>,
     events: Option<tokio::sync::mpsc::Sender<(Header, Vec<u8>)>>,
+    keepalive: Option<(Duration, u32)>,
 ) {
     let mut frames = FrameBuffer::default();
     // Far enough never to fire when the connection is kept until dropped.
     let never = Duration::from_secs(365 * 24 * 3600);
+    let (ping_every, ping_limit) = keepalive.unwrap_or((never, u32::MAX));
+    let mut last_rx = tokio::time::Instant::now();
+    let mut unanswered = 0u32;
     let reason = loop {
         let idle_check = shared.idle_check_at(idle_close.unwrap_or(never));
+        let ping_at = last_rx + ping_every * (unanswered + 1);
         tokio::select! {
+            () = tokio::time::sleep_until(ping_at), if keepalive.is_some() => {
+                if unanswered >= ping_limit {
+                    break format!(
+                        "no keepalive answer from {} for {} s",
+                        shared.daemon,
+                        (ping_every * unanswered).as_secs_f64()
+                    );
+                }
+                unanswered += 1;
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let ping = keepalive_frame(KEEPALIVE_PING);
+                    if tokio::time::timeout(PONG_WRITE_LIMIT, shared.write(&ping)).await.is_err() {
+                        shared.close("the peer does not read (a PING could not be written)");
+                    }
+                });
+            }
             frame = frames.next(&mut rd) => match frame {
-                Ok(Some((header, payload))) => match &events {
+                Ok(Some((header, payload))) => {
+                    last_rx = tokio::time::Instant::now();
+                    unanswered = 0;
+                    match &events {
                     Some(tx) if header.prog == REMOTE_PROGRAM && header.type_ == MessageType::Message => {
                         if tx.send((header, payload)).await.is_err() {
                             break "nobody takes its events any more".to_owned();
                         }
                     }
                     _ => shared.dispatch(header, payload),
-                },
+                    }
+                }
                 Ok(None) => break "the peer closed the connection".to_owned(),
                 Err(reason) => break reason,
             },

@@ -52,6 +52,7 @@ impl Peers {
             idle_close: None,
             flags,
             events: Some(tx),
+            keepalive: Some(self.keepalive),
         };
         let mut out = None;
         let via = Via::Open {

@@ -611,3 +611,27 @@ async fn a_connection_for_a_client_sets_its_identity_right_after_open() {
     };
     assert_eq!((conn_of("echo y"), conn_of("echo z")), (Some(2), Some(1)));
 }
+
+#[tokio::test]
+async fn a_peer_that_never_answers_pings_is_given_up_and_reopened() {
+    // The fake peer does not answer keepalive PINGs.
+    let mut fake = FakePeer::start();
+    let caller = Caller::new();
+    let peers = Peers::new("virtqemud").with_keepalive(Duration::from_millis(50), 2);
+    let target = fake.target();
+    assert_eq!(
+        lookup(&peers, &caller, &target, "echo a", LONG).await.as_deref(),
+        Ok("a")
+    );
+    let seen = fake.until(|s| matches!(s, Seen::Closed(_))).await;
+    assert_eq!(connections(&seen), [1]);
+    assert_eq!(
+        lookup(&peers, &caller, &target, "echo b", LONG).await.as_deref(),
+        Ok("b")
+    );
+    assert_eq!(
+        connections(&fake.drain()),
+        [2],
+        "a new connection after the dead one"
+    );
+}
