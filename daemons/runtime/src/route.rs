@@ -60,17 +60,32 @@ pub fn session_timeout(d: &crate::DaemonShared) -> std::time::Duration {
     d.peers.call_timeout().saturating_mul(4)
 }
 
-/// The peer target for daemon `daemon` serving `scheme` on this root, for
-/// calls made for `ctx`'s client.
-fn target(ctx: &CallContext, daemon: &str, scheme: &str) -> PeerTarget {
-    let d = &ctx.daemon;
+/// Where daemon `daemon`, serving `scheme`, listens on this daemon's root,
+/// how to start it, and the identity calls on it are made for.
+pub fn peer_target(
+    d: &crate::DaemonShared,
+    daemon: &str,
+    scheme: &str,
+    identity: Option<crate::identity::Identity>,
+) -> PeerTarget {
     PeerTarget {
         daemon: daemon.to_owned(),
         socket: d.paths.run_dir.join(format!("{daemon}-sock")),
         uri: format!("{scheme}:///system"),
-        identity: Some(ctx.client.effective_identity().clone()),
+        identity,
         spawn: SpawnSpec::beside_self(daemon, d.paths.root.as_deref()).ok(),
     }
+}
+
+/// The peer target for daemon `daemon` serving `scheme`, for calls made for
+/// `ctx`'s client.
+fn target(ctx: &CallContext, daemon: &str, scheme: &str) -> PeerTarget {
+    peer_target(
+        &ctx.daemon,
+        daemon,
+        scheme,
+        Some(ctx.client.effective_identity().clone()),
+    )
 }
 
 /// Opens a session for `ctx`'s client with the daemon owning `scheme`

@@ -11,6 +11,7 @@ pub mod domains;
 pub mod events;
 pub mod launch;
 pub mod lifecycle;
+pub mod netports;
 pub mod node;
 pub mod procs;
 pub mod store;

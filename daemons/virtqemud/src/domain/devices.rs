@@ -242,10 +242,22 @@ fn parse_interface(el: &Element, ctx: Ctx<'_>, rng: &mut dyn RandomSource) -> Re
         None if ctx.is_x86() => "rtl8139".to_owned(),
         None => "virtio".to_owned(),
     };
+    // What a running guest's definition says of its host side.
+    let (bridge, target_dev) = match iface_type {
+        InterfaceType::Network => {
+            let bridge = el.child("source").and_then(|s| s.attr("bridge"));
+            let dev = el.child("target").and_then(|t| t.attr("dev"));
+            let owned = |v: Option<&str>| v.filter(|v| !v.is_empty()).map(str::to_owned);
+            (owned(bridge), owned(dev))
+        }
+        InterfaceType::User | InterfaceType::Bridge => (None, None),
+    };
     Ok(Interface {
         iface_type,
         mac,
         source,
+        bridge,
+        target_dev,
         model: Some(model),
     })
 }

@@ -200,7 +200,20 @@ fn format_devices(out: &mut Out, devices: &Devices, live: bool) {
         out.open("interface", &[("type", &iface.iface_type)]);
         out.empty("mac", &[("address", &iface.mac)]);
         if let Some(source) = &iface.source {
-            out.empty("source", &[(iface.iface_type.as_str(), source)]);
+            match iface.bridge.as_ref().filter(|_| live) {
+                Some(bridge) => out.empty(
+                    "source",
+                    &[(iface.iface_type.as_str(), source), ("bridge", bridge)],
+                ),
+                None => out.empty("source", &[(iface.iface_type.as_str(), source)]),
+            }
+        }
+        if let Some(dev) = iface
+            .target_dev
+            .as_ref()
+            .filter(|dev| live || !is_generated_ifname(dev))
+        {
+            out.empty("target", &[("dev", dev)]);
         }
         if let Some(model) = &iface.model {
             out.empty("model", &[("type", model)]);

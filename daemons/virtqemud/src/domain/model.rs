@@ -303,9 +303,26 @@ pub struct Interface {
     pub mac: MacAddr,
     /// The network name or bridge name; `None` for `user`.
     pub source: Option<String>,
+    /// `type='network'` of a running guest: the network's bridge the
+    /// guest is plugged into (`<source bridge>` of the live definition).
+    pub bridge: Option<String>,
+    /// `type='network'`: `<target dev>`, the host side of the interface —
+    /// the tap device of a running guest, or a name the definition asks
+    /// for (names starting with `vnet`, `macvtap` or `macvlan` are
+    /// libvirt's own and never kept in an inactive definition).
+    pub target_dev: Option<String>,
     /// `<model type>`, e.g. `virtio`; parsing fills in QEMU's default
     /// (`rtl8139` on x86, `virtio` elsewhere) when the XML names none.
     pub model: Option<String>,
+}
+
+/// Whether `name` is one libvirt makes up for a running guest's host
+/// device (`vnet0`, `macvtap1`, `macvlan2`): such names are never part of
+/// an inactive definition.
+pub fn is_generated_ifname(name: &str) -> bool {
+    ["vnet", "macvtap", "macvlan"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
 }
 
 /// `<serial>` or `<console>`.

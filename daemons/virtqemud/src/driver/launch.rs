@@ -84,13 +84,19 @@ pub fn spec(def: &DomainDef, qmp_socket: &Path, pidfile: &Path, kvm: bool) -> Re
             domain::InterfaceType::Bridge => NicKind::Bridge {
                 bridge: i.source.clone().unwrap_or_default(),
             },
-            domain::InterfaceType::Network => {
-                return Err(unsupported(format!(
-                    "interface type 'network' (network '{}') needs virtnetworkd, which is not available yet; \
-                     use type 'user' or 'bridge'",
-                    i.source.as_deref().unwrap_or("")
-                )));
-            }
+            // Plugged into its network's bridge before launch (`netports`).
+            domain::InterfaceType::Network => match &i.target_dev {
+                Some(ifname) => NicKind::Tap {
+                    ifname: ifname.clone(),
+                },
+                None => {
+                    return Err(internal(format!(
+                        "interface {} on network '{}' has no tap device",
+                        i.mac,
+                        i.source.as_deref().unwrap_or("")
+                    )));
+                }
+            },
         };
         let model = match i.model.as_deref().unwrap_or("rtl8139") {
             "virtio" => NicModel::Virtio,

@@ -12,6 +12,7 @@ use super::Core;
 use super::domains::{Dom, Running, failed, internal, invalid};
 use super::events::DomainEvent;
 use super::launch;
+use super::netports;
 use super::store::Status;
 use crate::domain::{DomainDef, FormatOptions};
 use crate::qemu::process::{self, Launch};
@@ -106,7 +107,7 @@ impl Core {
         paused: bool,
         call: Option<&Arc<modvirt_runtime::observe::inflight::CallRecord>>,
     ) -> Result<(), RpcError> {
-        let def = {
+        let mut def = {
             let st = dom.lock();
             if st.run.is_some() {
                 return Err(invalid("domain is already running"));
@@ -121,6 +122,8 @@ impl Core {
         }
         let qmp_socket = dir.join("monitor.sock");
         let pidfile = dir.join("qemu.pid");
+        // Taps on the guest's networks; deleted again if the start fails.
+        let plugged = netports::plug(&self.daemon, call, &mut def).await?;
         let spec = launch::spec(&def, &qmp_socket, &pidfile, self.kvm)?;
         let args = spec.to_args().map_err(|e| internal(e.to_string()))?;
         let log_path = self.store.log_path(&def.name);
@@ -147,7 +150,6 @@ impl Core {
             let _ = started.process.terminate(DESTROY_GRACE).await;
             return Err(qmp_error(e));
         }
-        let mut def = def;
         fill_runtime_details(&started.qmp, &mut def).await;
         let (st_now, reason_now) = if paused {
             (state::PAUSED, reason::paused::USER)
@@ -167,6 +169,7 @@ impl Core {
             _hold: self.daemon.idle.inhibit(GUESTS_REASON),
         };
         self.attach(dom, running, started.events);
+        plugged.keep();
         self.save_status(dom);
         self.emit(
             dom,
@@ -281,6 +284,10 @@ impl Core {
             };
             let r = run.stopping.unwrap_or(default_reason);
             st.shutoff_reason = r;
+            // Its taps go before anyone hears it stopped — under the lock,
+            // so that a racing `finish` (destroy while the event task sees
+            // QEMU exit) returns only once they are gone.
+            netports::unplug(&run.live);
             (r, st.persistent)
         };
         if let Err(e) = self.store.delete_status(&dom.name) {
@@ -424,7 +431,8 @@ impl Core {
         let pidfile = self.store.domain_dir(status.id, name).join("qemu.pid");
         let log = self.store.log_path(name);
         let Some(process) = QemuProcess::adopt(status.pid, &self.emulator_for(&live), &log, &pidfile) else {
-            // QEMU went away while no daemon watched it.
+            // QEMU went away while no daemon watched it: so do its taps.
+            netports::unplug(&live);
             let mut st = dom.lock();
             st.shutoff_reason = reason::shutoff::UNKNOWN;
             let persistent = st.persistent;
@@ -450,6 +458,7 @@ impl Core {
             }
         }
         self.bump_id(status.id);
+        netports::reserve(&live);
         let running = Running {
             id: status.id,
             process,
