@@ -18,6 +18,7 @@
 
 pub mod procs;
 pub mod registry;
+pub mod uevents;
 
 use crate::device::Device;
 use crate::sysfs::{self, Host};
@@ -50,6 +51,10 @@ pub struct Core {
     scans: AtomicU64,
     /// Whether the first enumeration has finished.
     ready: watch::Sender<bool>,
+    /// Kernel device events (real `/sys` only): whether a list must enumerate again.
+    monitor: Option<uevents::Monitor>,
+    /// When the newest enumeration started.
+    scanned_at: Mutex<Option<std::time::Instant>>,
 }
 
 /// A random version-4 UUID from the kernel's generator (libvirt makes the
@@ -79,6 +84,39 @@ impl Core {
             current: Mutex::new(Arc::new(Registry::default())),
             scans: AtomicU64::new(0),
             ready: watch::Sender::new(false),
+            monitor: None,
+            scanned_at: Mutex::new(None),
+        }
+    }
+
+    /// Starts listening for kernel device events, when `host` is the real
+    /// `/sys` (before the first enumeration, so no change is missed).
+    pub fn with_device_events(mut self) -> Core {
+        if self.host.sysfs == std::path::Path::new("/sys") {
+            self.monitor = uevents::Monitor::start();
+        }
+        self
+    }
+
+    /// The devices as they are now: the last enumeration while no device
+    /// event came since and it is younger than [`uevents::MAX_AGE`], else a
+    /// new one.
+    pub async fn fresh(self: &Arc<Self>) -> Result<Arc<Registry>, RpcError> {
+        let young = self
+            .scanned_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|t| t.elapsed() < uevents::MAX_AGE);
+        match &self.monitor {
+            Some(m) if young && !m.take_changed() => Ok(self.current()),
+            Some(m) => {
+                let scanned = self.rescan().await;
+                if scanned.is_err() {
+                    m.mark_changed();
+                }
+                scanned
+            }
+            None => self.rescan().await,
         }
     }
 
@@ -98,6 +136,11 @@ impl Core {
     pub async fn rescan(self: &Arc<Self>) -> Result<Arc<Registry>, RpcError> {
         let core = self.clone();
         let generation = self.scans.fetch_add(1, Ordering::Relaxed) + 1;
+        // Taken before reading: an event during the read raises the flag again.
+        if let Some(m) = &self.monitor {
+            m.take_changed();
+        }
+        let started = std::time::Instant::now();
         let reg = tokio::task::spawn_blocking(move || {
             let mut devices = sysfs::scan(&core.host);
             devices.push(core.computer());
@@ -109,6 +152,7 @@ impl Core {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if current.generation() < generation {
             *current = reg.clone();
+            *self.scanned_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(started);
         }
         Ok(reg)
     }
@@ -191,7 +235,7 @@ impl DriverInfo for NodeDevDriver {
     fn init(&self, daemon: Arc<DaemonShared>, phase: PhaseGuard) -> InitFuture {
         let host = Host::from_env();
         tracing::info!(target: "nodedev", "devices from {}", host.sysfs.display());
-        let core = Arc::new(Core::new(daemon, host));
+        let core = Arc::new(Core::new(daemon, host).with_device_events());
         let _ = self.core.set(core.clone());
         // The step outlives the `driver` phase: calls are served meanwhile.
         core.start_enumeration(phase.step("enumerate"));

@@ -49,7 +49,7 @@ fn take(maxnames: i32) -> usize {
 async fn num_of_devices(core: &Arc<Core>, p: &[u8], proc_: &'static Procedure) -> CallResult {
     let a: NodeNumOfDevicesArgs = decode_args(p)?;
     check_flags(a.flags, 0, proc_)?;
-    let reg = core.rescan().await?;
+    let reg = core.fresh().await?;
     encode_ret(&NodeNumRet {
         num: count(reg.with_cap(a.cap.as_deref()).count()),
     })
@@ -58,7 +58,7 @@ async fn num_of_devices(core: &Arc<Core>, p: &[u8], proc_: &'static Procedure) -
 async fn list_devices(core: &Arc<Core>, p: &[u8], proc_: &'static Procedure) -> CallResult {
     let a: NodeListDevicesArgs = decode_args(p)?;
     check_flags(a.flags, 0, proc_)?;
-    let reg = core.rescan().await?;
+    let reg = core.fresh().await?;
     let names = reg
         .with_cap(a.cap.as_deref())
         .map(|d| d.name.clone())
@@ -70,7 +70,7 @@ async fn list_devices(core: &Arc<Core>, p: &[u8], proc_: &'static Procedure) -> 
 async fn list_all(core: &Arc<Core>, p: &[u8], proc_: &'static Procedure) -> CallResult {
     let a: ConnectListAllNodeDevicesArgs = decode_args(p)?;
     check_flags(a.flags, list::ALL, proc_)?;
-    let reg: Arc<Registry> = core.rescan().await?;
+    let reg: Arc<Registry> = core.fresh().await?;
     let found: Vec<NonnullNodeDevice> = reg
         .matching(a.flags)
         .map(|d| NonnullNodeDevice { name: d.name.clone() })
