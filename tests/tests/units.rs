@@ -5,24 +5,40 @@ use modvirt_tests::{assert_contains, bin, require_tool};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const UNITS: [&str; 4] = [
-    "virtqemud.service",
-    "virtqemud.socket",
-    "virtqemud-ro.socket",
-    "virtqemud-admin.socket",
+/// Every daemon with units, and the base name of its sockets.
+const DAEMONS: [(&str, &str); 8] = [
+    ("virtqemud", "virtqemud"),
+    ("virtnetworkd", "virtnetworkd"),
+    ("virtstoraged", "virtstoraged"),
+    ("virtsecretd", "virtsecretd"),
+    ("virtnodedevd", "virtnodedevd"),
+    ("virtinterfaced", "virtinterfaced"),
+    ("virtnwfilterd", "virtnwfilterd"),
+    ("virtproxyd", "libvirt"),
 ];
+
+/// The four units of `daemon`.
+fn units_of(daemon: &str) -> [String; 4] {
+    [
+        format!("{daemon}.service"),
+        format!("{daemon}.socket"),
+        format!("{daemon}-ro.socket"),
+        format!("{daemon}-admin.socket"),
+    ]
+}
 
 fn units_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd")
 }
 
-/// Copies the units to a temp dir with ExecStart pointing at `exec`, runs
-/// `systemd-analyze verify` and returns (success, stderr).
-fn verify(exec: &Path, edit: impl Fn(String) -> String) -> (bool, String) {
+/// Copies `daemon`'s units to a temp dir with ExecStart pointing at
+/// `exec`, runs `systemd-analyze verify` and returns (success, stderr).
+fn verify(daemon: &str, exec: &Path, edit: impl Fn(String) -> String) -> (bool, String) {
     let dir = tempfile::tempdir().expect("temp dir");
-    for u in UNITS {
+    let units = units_of(daemon);
+    for u in &units {
         let text = std::fs::read_to_string(units_dir().join(u)).expect("unit file");
-        let text = edit(text.replace("/usr/sbin/virtqemud", &exec.display().to_string()));
+        let text = edit(text.replace(&format!("/usr/sbin/{daemon}"), &exec.display().to_string()));
         std::fs::write(dir.path().join(u), text).expect("write unit copy");
     }
     let out = Command::new(require_tool("systemd-analyze"))
@@ -30,7 +46,7 @@ fn verify(exec: &Path, edit: impl Fn(String) -> String) -> (bool, String) {
         .env("SYSTEMD_UNIT_PATH", format!("{}:", dir.path().display()))
         .arg("verify")
         .arg("--man=no")
-        .args(UNITS)
+        .args(&units)
         .output()
         .expect("run systemd-analyze");
     (
@@ -41,21 +57,25 @@ fn verify(exec: &Path, edit: impl Fn(String) -> String) -> (bool, String) {
 
 #[test]
 fn units_verify_cleanly() {
-    let (ok, stderr) = verify(&bin("virtqemud"), |t| t);
-    assert!(ok, "systemd-analyze verify failed:\n{stderr}");
-    assert!(
-        stderr.trim().is_empty(),
-        "systemd-analyze verify warned:\n{stderr}"
-    );
+    for (daemon, _) in DAEMONS {
+        let (ok, stderr) = verify(daemon, &bin(daemon), |t| t);
+        assert!(ok, "{daemon}: systemd-analyze verify failed:\n{stderr}");
+        assert!(
+            stderr.trim().is_empty(),
+            "{daemon}: systemd-analyze verify warned:\n{stderr}"
+        );
+    }
 }
 
 #[test]
 fn verify_catches_broken_units() {
     // The check above can fail: a missing binary and a bad setting are reported.
-    let (ok, stderr) = verify(Path::new("/nonexistent/virtqemud"), |t| t);
+    let (ok, stderr) = verify("virtqemud", Path::new("/nonexistent/virtqemud"), |t| t);
     assert!(!ok, "a missing ExecStart binary must fail verification");
     assert_contains(&stderr, "/nonexistent/virtqemud");
-    let (_, stderr) = verify(&bin("virtqemud"), |t| t.replace("Type=notify", "Type=bogus"));
+    let (_, stderr) = verify("virtqemud", &bin("virtqemud"), |t| {
+        t.replace("Type=notify", "Type=bogus")
+    });
     assert_contains(&stderr, "bogus");
 }
 
@@ -69,23 +89,42 @@ fn setting(unit: &str, key: &str) -> Vec<String> {
 
 #[test]
 fn sockets_match_what_the_daemon_expects() {
-    // The daemon claims fds named after these units (see runtime/activation.rs).
-    for (unit, path, mode) in [
-        ("virtqemud.socket", "/run/libvirt/virtqemud-sock", "0666"),
-        ("virtqemud-ro.socket", "/run/libvirt/virtqemud-sock-ro", "0666"),
-        (
-            "virtqemud-admin.socket",
-            "/run/libvirt/virtqemud-admin-sock",
-            "0600",
-        ),
-    ] {
-        assert_eq!(setting(unit, "ListenStream"), [path], "{unit}");
-        assert_eq!(setting(unit, "SocketMode"), [mode], "{unit}");
-        assert_eq!(setting(unit, "Service"), ["virtqemud.service"], "{unit}");
+    // The daemon claims fds named after these units (see runtime/activation.rs)
+    // and binds these paths itself without systemd (runtime/paths.rs).
+    for (daemon, base) in DAEMONS {
+        for (unit, path, mode) in [
+            (
+                format!("{daemon}.socket"),
+                format!("/run/libvirt/{base}-sock"),
+                "0666",
+            ),
+            (
+                format!("{daemon}-ro.socket"),
+                format!("/run/libvirt/{base}-sock-ro"),
+                "0666",
+            ),
+            (
+                format!("{daemon}-admin.socket"),
+                format!("/run/libvirt/{base}-admin-sock"),
+                "0600",
+            ),
+        ] {
+            assert_eq!(setting(&unit, "ListenStream"), [path], "{unit}");
+            assert_eq!(setting(&unit, "SocketMode"), [mode], "{unit}");
+            assert_eq!(setting(&unit, "Service"), [format!("{daemon}.service")], "{unit}");
+        }
+        let service = format!("{daemon}.service");
+        assert_eq!(setting(&service, "Type"), ["notify"], "{service}");
+        assert_eq!(
+            setting(&service, "ExecReload"),
+            ["/bin/kill -HUP $MAINPID"],
+            "{service}"
+        );
+        assert_eq!(setting(&service, "Conflicts"), ["libvirtd.service"], "{service}");
     }
-    assert_eq!(setting("virtqemud.service", "Type"), ["notify"]);
+    // virtproxyd's sockets are libvirtd's: they cannot both listen.
     assert_eq!(
-        setting("virtqemud.service", "ExecReload"),
-        ["/bin/kill -HUP $MAINPID"]
+        setting("virtproxyd.socket", "Conflicts"),
+        ["libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket libvirtd-tcp.socket libvirtd-tls.socket"]
     );
 }
