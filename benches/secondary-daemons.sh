@@ -29,7 +29,7 @@ WORK=$(mktemp -d)
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for f in "$WORK"/*/run/*.pid; do [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true; done
+    for f in "$WORK"/*/run/*.pid; do kill "$(cat "$f" 2>/dev/null)" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$WORK"
 }
