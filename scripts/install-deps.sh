@@ -12,6 +12,8 @@ PACKAGES=(
     prometheus        # promtool check metrics
     iproute2          # ip: tests check the bridges virtnetworkd makes (in their own netns)
     util-linux        # unshare, nsenter: those network namespaces
+    dnsmasq-base      # dnsmasq: DHCP/DNS of virtnetworkd's NAT networks (in tests, inside their netns)
+    nftables          # nft: their forwarding/NAT rules
 )
 
 missing=()

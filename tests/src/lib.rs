@@ -300,6 +300,33 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
+        kill_network_helpers(self.root.path());
+    }
+}
+
+/// Kills the dnsmasq processes virtnetworkd started under `root` (their pid
+/// files are `ROOT/run/libvirt/network/NAME.pid`): they outlive their daemon,
+/// as libvirt's do, and a test must leave nothing running.
+pub fn kill_network_helpers(root: &Path) {
+    let Ok(dir) = std::fs::read_dir(root.join("run/libvirt/network")) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "pid") {
+            continue;
+        }
+        let Some(pid) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "dnsmasq" {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 //! checked there with the real `ip`.
 
 use modvirt_tests::{
-    Daemon, DaemonOptions, PidGuard, err_stderr, ok_stdout, process_gone, virsh_at, virt_daemons, wait_for,
+    Daemon, DaemonOptions, PidGuard, err_stderr, ok_stdout, process_gone, require_tool, virsh_at,
+    virt_daemons, wait_for,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -21,14 +22,19 @@ fn network_uri(d: &Daemon) -> String {
     )
 }
 
-/// `ip -o addr show DEV` inside the network namespace of process `pid`.
+/// `ip ARGS` inside the network namespace of process `pid`.
 fn ip_in_netns_of(pid: i32, args: &[&str]) -> String {
+    ip_in_netns_of_cmd(pid, "ip", args)
+}
+
+/// `TOOL ARGS` inside the network namespace of process `pid` (stdout and stderr).
+fn ip_in_netns_of_cmd(pid: i32, tool: &str, args: &[&str]) -> String {
     let out = Command::new("nsenter")
         .arg(format!("--net=/proc/{pid}/ns/net"))
-        .arg("ip")
+        .arg(tool)
         .args(args)
         .output()
-        .expect("run nsenter ip");
+        .expect("run nsenter");
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
@@ -130,10 +136,59 @@ fn virsh_manages_networks_on_virtnetworkd() {
     let e = err_stderr(&virsh(&["net-start", "mvnet"]));
     assert!(e.contains("network is already active"), "{e}");
 
+    // DHCP/DNS: the network's own dnsmasq, on the bridge.
+    require_tool("dnsmasq");
+    let pid_file = d.root.path().join("run/libvirt/network/mvnet.pid");
+    let dnsmasq: i32 = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .expect("dnsmasq pid file");
+    let _dnsmasq = PidGuard(dnsmasq);
+    let cmdline = std::fs::read_to_string(format!("/proc/{dnsmasq}/cmdline"))
+        .unwrap_or_default()
+        .replace('\0', " ");
+    let conf = d.root.path().join("var/lib/libvirt/dnsmasq/mvnet.conf");
+    assert!(
+        cmdline.contains(&format!("--conf-file={}", conf.display())),
+        "{cmdline}"
+    );
+    let conf_text = std::fs::read_to_string(&conf).expect("dnsmasq conf");
+    assert!(conf_text.contains("interface=virbr0\n"), "{conf_text}");
+    assert!(
+        conf_text.contains("dhcp-range=10.77.0.2,10.77.0.254,255.255.255.0\n"),
+        "{conf_text}"
+    );
+    let udp = ip_in_netns_of_cmd(d.pid(), "ss", &["-lun"]);
+    assert!(
+        udp.contains("0.0.0.0%virbr0:67") && udp.contains("10.77.0.1:53"),
+        "{udp}"
+    );
+    // Forwarding and NAT: a table of the network's own.
+    require_tool("nft");
+    let table = ip_in_netns_of_cmd(d.pid(), "nft", &["list", "table", "ip", "modvirt_net_mvnet"]);
+    assert!(
+        table.contains("ip saddr 10.77.0.0/24 ip daddr != 10.77.0.0/24 masquerade"),
+        "{table}"
+    );
+    assert!(
+        table.contains("iifname \"virbr0\" ip saddr 10.77.0.0/24 accept"),
+        "{table}"
+    );
+
     let out = ok_stdout(&virsh(&["net-destroy", "mvnet"]));
     assert!(out.contains("Network mvnet destroyed"), "{out}");
     let gone = ip_in_netns_of(d.pid(), &["link", "show", "dev", "virbr0"]);
     assert!(gone.contains("does not exist"), "{gone}");
+    assert!(
+        wait_for(Duration::from_secs(5), || process_gone(dnsmasq)),
+        "dnsmasq stopped"
+    );
+    assert!(!pid_file.exists());
+    let table = ip_in_netns_of_cmd(d.pid(), "nft", &["list", "table", "ip", "modvirt_net_mvnet"]);
+    assert!(
+        table.contains("No such file or directory"),
+        "the table is gone: {table}"
+    );
     let e = err_stderr(&virsh(&["net-destroy", "mvnet"]));
     assert!(
         e.contains("Requested operation is not valid: network is not active"),

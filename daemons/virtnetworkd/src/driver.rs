@@ -6,6 +6,8 @@
 //!   addresses, made over rtnetlink);
 //! - [`procs`]: the REMOTE procedures, one function each.
 
+pub mod dnsmasq;
+pub mod firewall;
 pub mod host;
 pub mod nets;
 pub mod procs;

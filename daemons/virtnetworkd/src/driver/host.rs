@@ -4,9 +4,11 @@
 //! the host bridge it names, which must exist. Destroying the network
 //! removes what starting it made.
 //!
-//! Not done yet: DHCP/DNS with `dnsmasq` and forwarding/NAT rules with
-//! nftables (a NAT network's bridge is up with its address, but guests get
-//! no DHCP lease and no route out).
+//! Then, when installed: `dnsmasq` for DHCP/DNS on the bridge
+//! ([`super::dnsmasq`]) and forwarding/NAT rules in an nftables table of
+//! the network's own ([`super::firewall`]); what is missing is logged, and
+//! the network starts without it, as libvirt's does without a DHCP range.
+//! A failure half-way undoes what was made.
 
 use super::nets::internal;
 use crate::network::NetworkDef;
@@ -22,7 +24,44 @@ fn netlink() -> Result<Netlink, RpcError> {
 }
 
 /// Makes `def` real on the host.
-pub fn start(def: &NetworkDef) -> Result<(), RpcError> {
+pub fn start(def: &NetworkDef, store: &super::store::Store) -> Result<(), RpcError> {
+    bridge_up(def)?;
+    if let Err(e) = services_up(def, store) {
+        let _ = stop(def, store);
+        return Err(RpcError::plain(ErrorCode::SYSTEM_ERROR, ErrorDomain::NETWORK, e));
+    }
+    Ok(())
+}
+
+/// dnsmasq and the firewall table, when wanted and installed.
+fn services_up(def: &NetworkDef, store: &super::store::Store) -> Result<(), String> {
+    let Some(bridge) = def.bridge_name().filter(|_| def.needs_bridge()) else {
+        return Ok(());
+    };
+    if super::firewall::wanted(def) {
+        match super::firewall::binary() {
+            Some(nft) => super::firewall::start(&nft, def, bridge)?,
+            None => {
+                tracing::warn!(target: "network", "network '{}': nft is not installed: no forwarding/NAT rules", def.name)
+            }
+        }
+    }
+    if super::dnsmasq::wanted(def) {
+        match super::dnsmasq::binary() {
+            Some(dnsmasq) => {
+                let pid = super::dnsmasq::start(&dnsmasq, def, bridge, &store.dnsmasq_files(&def.name))?;
+                tracing::info!(target: "network", "network '{}': dnsmasq pid {pid}", def.name);
+            }
+            None => {
+                tracing::warn!(target: "network", "network '{}': dnsmasq is not installed: no DHCP/DNS", def.name)
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The bridge (or, in `bridge` mode, the check that the host's exists).
+fn bridge_up(def: &NetworkDef) -> Result<(), RpcError> {
     let bridge = def
         .bridge_name()
         .ok_or_else(|| internal(format!("network '{}' has no bridge name", def.name)))?;
@@ -62,9 +101,16 @@ pub fn start(def: &NetworkDef) -> Result<(), RpcError> {
 }
 
 /// Undoes [`start`].
-pub fn stop(def: &NetworkDef) -> Result<(), RpcError> {
+pub fn stop(def: &NetworkDef, store: &super::store::Store) -> Result<(), RpcError> {
     if !def.needs_bridge() {
         return Ok(());
+    }
+    super::dnsmasq::stop(&store.dnsmasq_files(&def.name));
+    if super::firewall::wanted(def)
+        && let Some(nft) = super::firewall::binary()
+        && let Err(e) = super::firewall::stop(&nft, &def.name)
+    {
+        tracing::warn!(target: "network", "network '{}': {e}", def.name);
     }
     let Some(bridge) = def.bridge_name() else {
         return Ok(());

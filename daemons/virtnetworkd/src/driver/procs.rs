@@ -224,10 +224,10 @@ pub(super) fn start(core: &Core, nets: &mut Nets, name: &str) -> Result<(), RpcE
         return Err(invalid("network is already active"));
     }
     let live = net.def.clone();
-    host::start(&live)?;
+    host::start(&live, &core.store)?;
     let path = core.store.status_path(name);
     if let Err(e) = core.store.save_status(name, &live.to_xml()) {
-        let _ = host::stop(&live);
+        let _ = host::stop(&live, &core.store);
         return Err(io_error("write network status", &path, &e));
     }
     tracing::info!(target: "network", "network '{name}' started");
@@ -250,7 +250,7 @@ fn destroy(core: &Core, p: &[u8], _: &'static modvirt_wire::Procedure) -> CallRe
     let Some(live) = net.live.clone() else {
         return Err(invalid("network is not active"));
     };
-    host::stop(&live)?;
+    host::stop(&live, &core.store)?;
     net.live = None;
     let (name, uuid, persistent) = (net.def.name.clone(), net.def.uuid, net.persistent);
     let path = core.store.status_path(&name);

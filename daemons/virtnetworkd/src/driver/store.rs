@@ -19,6 +19,8 @@ pub struct Store {
     pub config_dir: PathBuf,
     pub autostart_dir: PathBuf,
     pub status_dir: PathBuf,
+    /// `ROOT/var/lib/libvirt`: dnsmasq's files go in `dnsmasq/`.
+    pub lib_dir: PathBuf,
 }
 
 impl Store {
@@ -26,11 +28,22 @@ impl Store {
     /// `run` its runtime directory (`ROOT/run/libvirt`).
     pub fn new(etc: &Path, run: &Path) -> Store {
         let config_dir = etc.join("qemu/networks");
+        // ROOT/etc/libvirt → ROOT/var/lib/libvirt, as libvirt's layout.
+        let lib_dir = etc.parent().and_then(Path::parent).map_or_else(
+            || PathBuf::from("/var/lib/libvirt"),
+            |root| root.join("var/lib/libvirt"),
+        );
         Store {
             autostart_dir: config_dir.join("autostart"),
             config_dir,
             status_dir: run.join("network"),
+            lib_dir,
         }
+    }
+
+    /// Where network `name`'s dnsmasq keeps its files.
+    pub fn dnsmasq_files(&self, name: &str) -> super::dnsmasq::Files {
+        super::dnsmasq::Files::new(&self.lib_dir, &self.status_dir, name)
     }
 
     pub fn config_path(&self, name: &str) -> PathBuf {
