@@ -220,6 +220,11 @@ impl Client {
         self.session.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Whether calls are passed on to another daemon (one atomic load).
+    pub fn has_session(&self) -> bool {
+        self.has_session.load(Ordering::Acquire)
+    }
+
     /// Starts (`Some`) or ends (`None`) passing calls on.
     pub fn set_session(&self, session: Option<Arc<crate::peer::session::Session>>) {
         let mut held = self.session.lock().unwrap_or_else(|e| e.into_inner());

@@ -226,6 +226,17 @@ pub(super) async fn read_loop(
         // The call outlives this loop iteration: it needs its own handle.
         let tracked = tracked.owned(daemon);
         let c = client.clone();
+        if client.has_session() {
+            // Passed on to another daemon: nothing left but waiting for its
+            // reply, so no worker is taken; one task waits and answers.
+            tokio::spawn(async move {
+                let result = call.await;
+                let ok = result.is_ok();
+                c.send_reply(&header, result).await;
+                tracked.finish(ok);
+            });
+            continue;
+        }
         server.pool.submit(procedure.priority, async move {
             let result = call.await;
             // The worker is free as soon as the call is done: writing the
