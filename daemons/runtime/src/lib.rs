@@ -15,6 +15,7 @@ pub mod config;
 pub mod daemon;
 pub mod daemonize;
 pub mod dispatch;
+pub mod entropy;
 pub mod fsutil;
 pub mod identity;
 pub mod idle;
@@ -32,4 +33,5 @@ pub mod route;
 pub mod server;
 
 pub use daemon::{DaemonShared, DaemonSpec, main};
+pub use entropy::random_seed;
 pub use remote::{DriverInfo, InitFuture, ShutdownFuture, VersionFuture};

@@ -17,9 +17,8 @@ use crate::network::NetworkDef;
 use modvirt_runtime::dispatch::{CallContext, CallFuture};
 use modvirt_runtime::observe::phases::PhaseGuard;
 use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture, VersionFuture};
-use modvirt_xml::RandomSource;
+use modvirt_xml::SharedRng;
 use nets::{Net, Nets};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use store::Store;
 
@@ -29,42 +28,13 @@ pub struct Core {
     pub daemon: Arc<DaemonShared>,
     pub store: Store,
     nets: Mutex<Nets>,
-    rng: AtomicU64,
-}
-
-/// Random numbers for generated UUIDs and MACs (SplitMix64, seeded at start).
-#[derive(Debug)]
-pub struct Rng<'a>(&'a AtomicU64);
-
-impl RandomSource for Rng<'_> {
-    fn next_u64(&mut self) -> u64 {
-        let mut z = self
-            .0
-            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
-            .wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-fn seed() -> u64 {
-    let mut b = [0u8; 8];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
-        .is_err()
-    {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        return t ^ u64::from(std::process::id());
-    }
-    u64::from_ne_bytes(b)
+    rng: SharedRng,
 }
 
 impl Core {
-    pub fn rng(&self) -> Rng<'_> {
-        Rng(&self.rng)
+    /// Randomness for the UUIDs and MACs definitions leave out.
+    pub fn rng(&self) -> &SharedRng {
+        &self.rng
     }
 
     /// The registry (never poisoned for long: every change is made whole).
@@ -174,7 +144,7 @@ impl DriverInfo for NetworkDriver {
         let core = Arc::new(Core {
             store,
             nets: Mutex::new(Nets::default()),
-            rng: AtomicU64::new(seed()),
+            rng: SharedRng::new(modvirt_runtime::random_seed()),
             daemon,
         });
         let _ = self.core.set(core.clone());

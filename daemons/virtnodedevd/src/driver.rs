@@ -60,19 +60,7 @@ pub struct Core {
 /// A random version-4 UUID from the kernel's generator (libvirt makes the
 /// host's up this way when DMI gives none).
 fn random_uuid() -> [u8; 16] {
-    let mut u = [0u8; 16];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut u))
-        .is_err()
-    {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        u = (t ^ u128::from(std::process::id())).to_le_bytes();
-    }
-    u[6] = (u[6] & 0x0f) | 0x40;
-    u[8] = (u[8] & 0x3f) | 0x80;
-    u
+    modvirt_xml::generate_uuid(&mut &modvirt_xml::SharedRng::new(modvirt_runtime::random_seed()))
 }
 
 impl Core {

@@ -16,15 +16,16 @@ pub mod node;
 pub mod procs;
 pub mod store;
 
-use crate::domain::{DomainDef, RandomSource};
+use crate::domain::DomainDef;
 use crate::version::QemuInfo;
 use domains::{Dom, Domains};
 use events::{DomainEvent, EventCallbacks};
 use modvirt_runtime::dispatch::{CallContext, CallFuture};
 use modvirt_runtime::observe::phases::PhaseGuard;
 use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture, VersionFuture};
+use modvirt_xml::SharedRng;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
 use store::Store;
 
@@ -39,43 +40,13 @@ pub struct Core {
     pub emulator: PathBuf,
     pub kvm: bool,
     next_id: AtomicI32,
-    rng: AtomicU64,
-}
-
-/// Random numbers for generated UUIDs and MACs: SplitMix64 seeded from the
-/// kernel at start.
-#[derive(Debug)]
-pub struct Rng<'a>(&'a AtomicU64);
-
-impl RandomSource for Rng<'_> {
-    fn next_u64(&mut self) -> u64 {
-        let mut z = self
-            .0
-            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
-            .wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-fn seed() -> u64 {
-    use std::io::Read;
-    let mut b = [0u8; 8];
-    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
-        Ok(()) => u64::from_ne_bytes(b),
-        Err(_) => {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-                ^ u64::from(std::process::id())
-        }
-    }
+    rng: SharedRng,
 }
 
 impl Core {
-    pub fn rng(&self) -> Rng<'_> {
-        Rng(&self.rng)
+    /// Randomness for the UUIDs and MACs definitions leave out.
+    pub fn rng(&self) -> &SharedRng {
+        &self.rng
     }
 
     pub fn next_id(&self) -> i32 {
@@ -159,7 +130,7 @@ impl DriverInfo for QemuDriver {
             kvm: crate::qemu::cmdline::accel_available() == crate::qemu::Accel::Kvm,
             emulator,
             next_id: AtomicI32::new(1),
-            rng: AtomicU64::new(seed()),
+            rng: SharedRng::new(modvirt_runtime::random_seed()),
             daemon,
         });
         let _ = self.core.set(core.clone());

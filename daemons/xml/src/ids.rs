@@ -19,6 +19,32 @@ impl<F: FnMut() -> u64> RandomSource for F {
     }
 }
 
+/// A SplitMix64 generator shared by a daemon's calls (an atomic counter: no
+/// lock), for the UUIDs and MACs definitions leave out. The seed comes from
+/// the caller (a daemon seeds it from the kernel once), so this does no I/O.
+/// `&mut &rng` is a [`RandomSource`].
+#[derive(Debug)]
+pub struct SharedRng(std::sync::atomic::AtomicU64);
+
+impl SharedRng {
+    pub fn new(seed: u64) -> SharedRng {
+        SharedRng(std::sync::atomic::AtomicU64::new(seed))
+    }
+}
+
+impl RandomSource for &SharedRng {
+    fn next_u64(&mut self) -> u64 {
+        const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut z = self
+            .0
+            .fetch_add(GAMMA, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(GAMMA);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
 /// A random (version 4, RFC 4122 variant) UUID.
 pub fn generate_uuid(rng: &mut dyn RandomSource) -> [u8; 16] {
     let mut uuid = [0u8; 16];
@@ -116,6 +142,17 @@ impl fmt::Display for MacAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_rng_is_splitmix64() {
+        // SplitMix64's reference outputs for seed 0.
+        let rng = SharedRng::new(0);
+        let mut r = &rng;
+        assert_eq!(r.next_u64(), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(r.next_u64(), 0x6e78_9e6a_a1b9_65f4);
+        let uuid = generate_uuid(&mut &rng);
+        assert_eq!((uuid[6] >> 4, uuid[8] >> 6), (4, 2));
+    }
 
     fn counter() -> impl FnMut() -> u64 {
         let mut n = 0x0123_4567_89ab_cdefu64;

@@ -11,7 +11,7 @@
 pub mod ids;
 pub mod tree;
 
-pub use ids::{MacAddr, RandomSource, format_uuid, generate_uuid, parse_uuid};
+pub use ids::{MacAddr, RandomSource, SharedRng, format_uuid, generate_uuid, parse_uuid};
 pub use tree::{Element, MAX_DEPTH, parse_tree};
 
 /// Why a document could not be read, in libvirt's words (`XML error: …`,
