@@ -304,6 +304,24 @@ impl Drop for Daemon {
     }
 }
 
+/// The pid in `ROOT/run/<daemon>.pid` once the daemon wrote it (it may be
+/// one another daemon started on demand); fails the test after 5 s.
+pub fn daemon_pid(root: &Path, daemon: &str) -> i32 {
+    let file = root.join(format!("run/{daemon}.pid"));
+    let mut pid = 0;
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            pid = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            pid > 0
+        }),
+        "{daemon} wrote no pid file"
+    );
+    pid
+}
+
 /// Kills the dnsmasq processes virtnetworkd started under `root` (their pid
 /// files are `ROOT/run/libvirt/network/NAME.pid`): they outlive their daemon,
 /// as libvirt's do, and a test must leave nothing running.

@@ -6,7 +6,8 @@
 
 use modvirt_tests::raw::RawClient;
 use modvirt_tests::{
-    Daemon, DaemonOptions, PidGuard, err_stderr, ok_stdout, require_tool, virsh_at, virt_daemons, wait_for,
+    Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, require_tool, virsh_at, virt_daemons,
+    wait_for,
 };
 use modvirt_wire::interface::{
     ConnectListInterfacesArgs, ConnectListInterfacesRet, ConnectNumOfInterfacesRet,
@@ -14,7 +15,6 @@ use modvirt_wire::interface::{
 use modvirt_wire::remote::ConnectOpenArgs;
 use modvirt_wire::{XdrDecode, XdrEncode};
 use serde_json::Value;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -209,22 +209,6 @@ fn virsh_lists_and_describes_the_links_of_its_namespace() {
     assert_eq!(names(&mut c, 138, 10), Vec::<String>::new());
 }
 
-fn pid_of(root: &Path, daemon: &str) -> i32 {
-    let file = root.join(format!("run/{daemon}.pid"));
-    let mut pid = 0;
-    assert!(
-        wait_for(Duration::from_secs(5), || {
-            pid = std::fs::read_to_string(&file)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
-            pid > 0
-        }),
-        "{daemon} wrote no pid file"
-    );
-    pid
-}
-
 #[test]
 fn iface_list_through_virtqemud_starts_virtinterfaced_in_its_namespace() {
     let qemu = Daemon::start(
@@ -238,7 +222,7 @@ fn iface_list_through_virtqemud_starts_virtinterfaced_in_its_namespace() {
     make_links(qemu.pid());
     let uri = qemu.uri(false);
     let first = ok_stdout(&qemu.virsh(&["iface-list", "--all"]));
-    let pid = pid_of(&root, "virtinterfaced");
+    let pid = daemon_pid(&root, "virtinterfaced");
     let _guard = PidGuard(pid);
     assert!(
         first.contains(" veth0   active     52:54:00:00:00:0a\n"),

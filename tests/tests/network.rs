@@ -5,7 +5,7 @@
 //! checked there with the real `ip`.
 
 use modvirt_tests::{
-    Daemon, DaemonOptions, PidGuard, err_stderr, ok_stdout, process_gone, require_tool, virsh_at,
+    Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, process_gone, require_tool, virsh_at,
     virt_daemons, wait_for,
 };
 use serde_json::Value;
@@ -42,23 +42,6 @@ fn write_xml(root: &Path, name: &str, xml: &str) -> String {
     let path = root.join(name);
     std::fs::write(&path, xml).expect("write xml");
     path.display().to_string()
-}
-
-/// The pid in `ROOT/run/<d>.pid`, once the daemon wrote it.
-fn pid_of(root: &Path, daemon: &str) -> i32 {
-    let file = root.join(format!("run/{daemon}.pid"));
-    let mut pid = 0;
-    assert!(
-        wait_for(Duration::from_secs(5), || {
-            pid = std::fs::read_to_string(&file)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
-            pid > 0
-        }),
-        "{daemon} wrote no pid file"
-    );
-    pid
 }
 
 #[test]
@@ -260,7 +243,7 @@ fn net_list_through_virtqemud_starts_virtnetworkd_as_its_peer() {
 
     let list = ok_stdout(&qemu.virsh(&["net-list", "--all"]));
     assert!(list.contains("Name") && list.contains("Persistent"), "{list}");
-    let pid = pid_of(&root, "virtnetworkd");
+    let pid = daemon_pid(&root, "virtnetworkd");
     let _guard = PidGuard(pid);
 
     let status: Value = serde_json::from_str(&virt_daemons(&root, &["status", "--json"])).expect("json");
@@ -292,7 +275,7 @@ fn net_list_through_virtqemud_starts_virtnetworkd_as_its_peer() {
     assert!(wait_for(Duration::from_secs(5), || process_gone(pid)));
     let list = ok_stdout(&qemu.virsh(&["net-list", "--all"]));
     assert!(list.contains("mvnet"), "{list}");
-    let again = pid_of(&root, "virtnetworkd");
+    let again = daemon_pid(&root, "virtnetworkd");
     let _guard2 = PidGuard(again);
     assert_ne!(again, pid);
     // Domain calls never needed it.

@@ -5,7 +5,8 @@
 //! kept and served only; nothing here expects them applied to traffic.
 
 use modvirt_tests::{
-    Daemon, DaemonOptions, PidGuard, err_stderr, ok_stdout, process_gone, virsh_at, virt_daemons, wait_for,
+    Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, process_gone, virsh_at, virt_daemons,
+    wait_for,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -115,23 +116,6 @@ fn virsh_ro_at(uri: &str, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run virsh")
-}
-
-/// The pid in `ROOT/run/<d>.pid`, once the daemon wrote it.
-fn pid_of(root: &Path, daemon: &str) -> i32 {
-    let file = root.join(format!("run/{daemon}.pid"));
-    let mut pid = 0;
-    assert!(
-        wait_for(Duration::from_secs(5), || {
-            pid = std::fs::read_to_string(&file)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
-            pid > 0
-        }),
-        "{daemon} wrote no pid file"
-    );
-    pid
 }
 
 #[test]
@@ -326,7 +310,7 @@ fn nwfilter_calls_through_virtqemud_start_virtnwfilterd_as_its_peer() {
     assert!(!root.join("run/virtnwfilterd.pid").exists());
 
     assert_eq!(rows(&qemu.virsh(&["nwfilter-list"])), []);
-    let pid = pid_of(&root, "virtnwfilterd");
+    let pid = daemon_pid(&root, "virtnwfilterd");
     let _guard = PidGuard(pid);
 
     let status: Value = serde_json::from_str(&virt_daemons(&root, &["status", "--json"])).expect("json");
@@ -364,7 +348,7 @@ fn nwfilter_calls_through_virtqemud_start_virtnwfilterd_as_its_peer() {
         rows(&qemu.virsh(&["nwfilter-list"])),
         [(SPOOF_UUID.to_owned(), "no-ip-spoofing".to_owned())]
     );
-    let again = pid_of(&root, "virtnwfilterd");
+    let again = daemon_pid(&root, "virtnwfilterd");
     let _guard2 = PidGuard(again);
     assert_ne!(again, pid);
 }

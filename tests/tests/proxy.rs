@@ -4,27 +4,9 @@
 //! demand.
 
 use modvirt_tests::{
-    Daemon, DaemonOptions, PidGuard, err_stderr, ok_stdout, virsh_at, virt_admin_at, wait_for,
+    Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, virsh_at, virt_admin_at,
 };
 use serde_json::Value;
-use std::path::Path;
-use std::time::Duration;
-
-fn pid_of(root: &Path, daemon: &str) -> i32 {
-    let file = root.join(format!("run/{daemon}.pid"));
-    let mut pid = 0;
-    assert!(
-        wait_for(Duration::from_secs(5), || {
-            pid = std::fs::read_to_string(&file)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
-            pid > 0
-        }),
-        "{daemon} wrote no pid file"
-    );
-    pid
-}
 
 const NET: &str =
     "<network><name>proxied</name><forward mode='bridge'/><bridge name='br-proxied'/></network>";
@@ -42,7 +24,7 @@ fn virsh_on_the_legacy_sockets_reaches_the_modular_daemons() {
 
     let list = ok_stdout(&virsh_at(&rw, &["list", "--all"]));
     assert!(list.contains("Id") && list.contains("State"), "{list}");
-    let _qemu = PidGuard(pid_of(&root, "virtqemud"));
+    let _qemu = PidGuard(daemon_pid(&root, "virtqemud"));
     assert_eq!(ok_stdout(&virsh_at(&rw, &["uri"])).trim(), rw);
     let version = ok_stdout(&virsh_at(&rw, &["version"]));
     assert!(version.contains("Running hypervisor: QEMU"), "{version}");
@@ -52,7 +34,7 @@ fn virsh_on_the_legacy_sockets_reaches_the_modular_daemons() {
     std::fs::write(&xml, NET).expect("xml");
     let out = ok_stdout(&virsh_at(&rw, &["net-define", xml.to_str().unwrap_or_default()]));
     assert!(out.contains("Network proxied defined"), "{out}");
-    let _net = PidGuard(pid_of(&root, "virtnetworkd"));
+    let _net = PidGuard(daemon_pid(&root, "virtnetworkd"));
     let status: Value =
         serde_json::from_str(&modvirt_tests::virt_daemons(&root, &["status", "--json"])).expect("json");
     let spawned_by = |name: &str| {

@@ -4,7 +4,7 @@
 //! `?pkipath=DIR` with cacert.pem, clientcert.pem, clientkey.pem), made for
 //! the test with rcgen. Only 127.0.0.1 carries the traffic.
 
-use modvirt_tests::{Daemon, DaemonOptions, PidGuard, err_stderr, ok_stdout, virsh_at, wait_for};
+use modvirt_tests::{Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, virsh_at, wait_for};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
     IsCa, KeyPair, KeyUsagePurpose,
@@ -75,19 +75,6 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn pid_of(root: &Path, daemon: &str) -> i32 {
-    let file = root.join(format!("run/{daemon}.pid"));
-    let mut pid = 0;
-    assert!(wait_for(Duration::from_secs(5), || {
-        pid = std::fs::read_to_string(&file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-        pid > 0
-    }));
-    pid
-}
-
 #[test]
 fn virsh_over_tls_reaches_the_daemons_and_untrusted_clients_are_refused() {
     let root = modvirt_tests::temp_root("modvirt-tls-");
@@ -121,7 +108,7 @@ fn virsh_over_tls_reaches_the_daemons_and_untrusted_clients_are_refused() {
     let uri = format!("qemu+tls://127.0.0.1:{tls_port}/system?pkipath={good}");
     let list = ok_stdout(&virsh_at(&uri, &["list", "--all"]));
     assert!(list.contains("State"), "{list}");
-    let _qemu = PidGuard(pid_of(&r, "virtqemud"));
+    let _qemu = PidGuard(daemon_pid(&r, "virtqemud"));
     let version = ok_stdout(&virsh_at(&uri, &["version"]));
     assert!(version.contains("Running hypervisor: QEMU"), "{version}");
 
@@ -181,7 +168,7 @@ fn plain_tcp_is_served_when_explicitly_allowed() {
     let uri = format!("qemu+tcp://127.0.0.1:{tcp_port}/system");
     let list = ok_stdout(&virsh_at(&uri, &["list", "--all"]));
     assert!(list.contains("State"), "{list}");
-    let _qemu = PidGuard(pid_of(proxy.root.path(), "virtqemud"));
+    let _qemu = PidGuard(daemon_pid(proxy.root.path(), "virtqemud"));
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //! directory), private and ephemeral secrets, and restarts.
 
 use modvirt_tests::{
-    Daemon, DaemonOptions, PidGuard, err_stderr, ok_stdout, process_gone, virsh_at, virt_daemons, wait_for,
+    Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, process_gone, virsh_at, virt_daemons,
+    wait_for,
 };
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
@@ -83,23 +84,6 @@ fn virsh_ro_at(uri: &str, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run virsh")
-}
-
-/// The pid in `ROOT/run/<d>.pid`, once the daemon wrote it.
-fn pid_of(root: &Path, daemon: &str) -> i32 {
-    let file = root.join(format!("run/{daemon}.pid"));
-    let mut pid = 0;
-    assert!(
-        wait_for(Duration::from_secs(5), || {
-            pid = std::fs::read_to_string(&file)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
-            pid > 0
-        }),
-        "{daemon} wrote no pid file"
-    );
-    pid
 }
 
 #[test]
@@ -389,7 +373,7 @@ fn secret_calls_through_virtqemud_start_virtsecretd_as_its_peer() {
 
     let list = ok_stdout(&qemu.virsh(&["secret-list"]));
     assert!(list.contains("UUID") && list.contains("Usage"), "{list}");
-    let pid = pid_of(&root, "virtsecretd");
+    let pid = daemon_pid(&root, "virtsecretd");
     let _guard = PidGuard(pid);
 
     let status: Value = serde_json::from_str(&virt_daemons(&root, &["status", "--json"])).expect("json");
@@ -435,7 +419,7 @@ fn secret_calls_through_virtqemud_start_virtsecretd_as_its_peer() {
     let mut all = listed(&qemu.virsh(&["secret-list"]));
     all.sort();
     assert_eq!(all, [PRIVATE, CEPH]);
-    let again = pid_of(&root, "virtsecretd");
+    let again = daemon_pid(&root, "virtsecretd");
     let _guard2 = PidGuard(again);
     assert_ne!(again, pid);
     assert_eq!(ok_stdout(&qemu.virsh(&["secret-get-value", CEPH])), "aGVsbG8=\n");

@@ -4,26 +4,9 @@
 //! gets a session with the daemon owning that URI, started on demand; its
 //! calls and the owner's events go through.
 
-use modvirt_tests::{Daemon, DaemonOptions, PidGuard, err_stderr, ok_stdout, virsh_at, wait_for};
-use std::path::Path;
+use modvirt_tests::{Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, virsh_at, wait_for};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn pid_of(root: &Path, daemon: &str) -> i32 {
-    let file = root.join(format!("run/{daemon}.pid"));
-    let mut pid = 0;
-    assert!(
-        wait_for(Duration::from_secs(5), || {
-            pid = std::fs::read_to_string(&file)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
-            pid > 0
-        }),
-        "{daemon} wrote no pid file"
-    );
-    pid
-}
 
 const GUEST: &str = "<domain type='qemu'><name>passed</name><uuid>6a1f0b3e-52c4-4c1e-9d2a-0c0ffee000aa</uuid><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>";
 
@@ -38,7 +21,7 @@ fn a_qemu_uri_on_virtnetworkd_is_passed_on_to_virtqemud_with_its_events() {
     // virtqemud is not running: the session starts it.
     let list = ok_stdout(&virsh_at(&via_net, &["list", "--all"]));
     assert!(list.contains("Id") && list.contains("State"), "{list}");
-    let qemu = pid_of(&root, "virtqemud");
+    let qemu = daemon_pid(&root, "virtqemud");
     let _guard = PidGuard(qemu);
     let version = ok_stdout(&virsh_at(&via_net, &["version"]));
     assert!(version.contains("Running hypervisor: QEMU"), "{version}");

@@ -6,8 +6,8 @@
 //! `qemu-img info`.
 
 use modvirt_tests::{
-    ChildGuard, Daemon, DaemonOptions, PidGuard, err_stderr, ok_stdout, process_gone, require_tool, virsh_at,
-    virt_daemons, wait_for,
+    ChildGuard, Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, process_gone,
+    require_tool, virsh_at, virt_daemons, wait_for,
 };
 use serde_json::Value;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -59,23 +59,6 @@ fn entry<'a>(st: &'a Value, name: &str) -> &'a Value {
         .as_array()
         .and_then(|a| a.iter().find(|d| d["name"] == name))
         .unwrap_or_else(|| panic!("{name} missing from {st:#}"))
-}
-
-/// The pid in `ROOT/run/<d>.pid`, once the daemon wrote it.
-fn pid_of(root: &Path, daemon: &str) -> i32 {
-    let file = root.join(format!("run/{daemon}.pid"));
-    let mut pid = 0;
-    assert!(
-        wait_for(Duration::from_secs(5), || {
-            pid = std::fs::read_to_string(&file)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
-            pid > 0
-        }),
-        "{daemon} wrote no pid file"
-    );
-    pid
 }
 
 #[test]
@@ -527,7 +510,7 @@ fn pool_list_through_virtqemud_starts_virtstoraged_as_its_peer() {
         ok_stdout(&qemu.virsh(&["pool-list", "--all"])),
         " Name   State   Autostart\n---------------------------\n\n"
     );
-    let pid = pid_of(&root, "virtstoraged");
+    let pid = daemon_pid(&root, "virtstoraged");
     let _guard = PidGuard(pid);
     let st = status(&root);
     let storaged = entry(&st, "virtstoraged");
@@ -580,7 +563,7 @@ fn pool_list_through_virtqemud_starts_virtstoraged_as_its_peer() {
     assert!(wait_for(Duration::from_secs(5), || process_gone(pid)));
     let list = ok_stdout(&qemu.virsh(&["pool-list", "--all"]));
     assert_eq!(row(&list, "images"), ["images", "active", "no"], "{list}");
-    let again = pid_of(&root, "virtstoraged");
+    let again = daemon_pid(&root, "virtstoraged");
     let _guard2 = PidGuard(again);
     assert_ne!(again, pid);
 }
