@@ -10,7 +10,7 @@
 //!
 //! Every file is written whole to a temporary name and renamed.
 
-use modvirt_runtime::fsutil::write_atomic;
+use modvirt_runtime::fsutil::{read_xml_files, remove_if_present, write_atomic};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -99,13 +99,13 @@ impl Store {
 
     /// `(name, xml)` of every definition, and what could not be read.
     pub fn configs(&self) -> (Vec<(String, String)>, Vec<String>) {
-        read_xml_files(&self.config_dir)
+        read_xml_files(&self.config_dir, true)
     }
 
     /// `(name, live network xml)` of every status file, and what could not
     /// be read.
     pub fn statuses(&self) -> (Vec<(String, String)>, Vec<String>) {
-        let (files, mut problems) = read_xml_files(&self.status_dir);
+        let (files, mut problems) = read_xml_files(&self.status_dir, true);
         let mut out = Vec::new();
         for (name, doc) in files {
             match unwrap_status(&doc) {
@@ -123,43 +123,6 @@ fn unwrap_status(doc: &str) -> Option<String> {
     let start = inner.find("<network")?;
     let end = inner.rfind("</network>")? + "</network>".len();
     (start < end).then(|| inner[start..end].to_owned())
-}
-
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
-fn read_xml_files(dir: &Path) -> (Vec<(String, String)>, Vec<String>) {
-    let mut files = Vec::new();
-    let mut problems = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return (files, problems),
-        Err(e) => return (files, vec![format!("{}: {e}", dir.display())]),
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Some(name) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".xml"))
-            .filter(|n| !n.starts_with('.'))
-        else {
-            continue;
-        };
-        if !path.is_file() {
-            continue;
-        }
-        match std::fs::read_to_string(&path) {
-            Ok(xml) => files.push((name.to_owned(), xml)),
-            Err(e) => problems.push(format!("{}: {e}", path.display())),
-        }
-    }
-    files.sort();
-    (files, problems)
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ pub struct Status {
 }
 
 pub use modvirt_runtime::fsutil::write_atomic;
+use modvirt_runtime::fsutil::{read_xml_files, remove_if_present};
 
 fn unescape_attr(s: &str) -> String {
     s.replace("&apos;", "'")
@@ -135,10 +136,7 @@ impl Store {
     /// Removes the definition and its autostart link.
     pub fn delete_config(&self, name: &str) -> io::Result<()> {
         self.set_autostart(name, false)?;
-        match std::fs::remove_file(self.config_path(name)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        remove_if_present(&self.config_path(name))
     }
 
     pub fn autostart(&self, name: &str) -> bool {
@@ -154,17 +152,14 @@ impl Store {
             std::os::unix::fs::symlink(self.config_path(name), &tmp)?;
             std::fs::rename(&tmp, &link)
         } else {
-            match std::fs::remove_file(&link) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            }
+            remove_if_present(&link)
         }
     }
 
     /// Every persistent definition: (file name without `.xml`, its text),
     /// sorted by name; unreadable files are reported, not fatal.
     pub fn configs(&self) -> (Vec<(String, String)>, Vec<String>) {
-        read_xml_dir(&self.config_dir)
+        read_xml_files(&self.config_dir, true)
     }
 
     pub fn save_status(&self, name: &str, status: &Status) -> io::Result<()> {
@@ -172,46 +167,13 @@ impl Store {
     }
 
     pub fn delete_status(&self, name: &str) -> io::Result<()> {
-        match std::fs::remove_file(self.status_path(name)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        remove_if_present(&self.status_path(name))
     }
 
     /// Every status file left by a previous run.
     pub fn statuses(&self) -> (Vec<(String, String)>, Vec<String>) {
-        read_xml_dir(&self.status_dir)
+        read_xml_files(&self.status_dir, true)
     }
-}
-
-fn read_xml_dir(dir: &Path) -> (Vec<(String, String)>, Vec<String>) {
-    let mut found = Vec::new();
-    let mut problems = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return (found, problems),
-        Err(e) => return (found, vec![format!("cannot read {}: {e}", dir.display())]),
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Some(name) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".xml"))
-            .filter(|n| !n.starts_with('.'))
-        else {
-            continue;
-        };
-        if !path.is_file() {
-            continue;
-        }
-        match std::fs::read_to_string(&path) {
-            Ok(text) => found.push((name.to_owned(), text)),
-            Err(e) => problems.push(format!("cannot read {}: {e}", path.display())),
-        }
-    }
-    found.sort();
-    (found, problems)
 }
 
 #[cfg(test)]

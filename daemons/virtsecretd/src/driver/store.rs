@@ -10,6 +10,7 @@
 
 use crate::base64;
 use crate::secret::{SecretDef, SecretXmlError};
+use modvirt_runtime::fsutil::remove_if_present;
 use modvirt_xml::{RandomSource, format_uuid};
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::{self, Write};
@@ -213,13 +214,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     written
-}
-
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
 }
 
 #[cfg(test)]

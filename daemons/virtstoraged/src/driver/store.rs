@@ -10,7 +10,7 @@
 //!
 //! Every file is written whole to a temporary name and renamed.
 
-use modvirt_runtime::fsutil::write_atomic;
+use modvirt_runtime::fsutil::{read_xml_files, remove_if_present, write_atomic};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -81,49 +81,13 @@ impl Store {
 
     /// `(name, xml)` of every definition, and what could not be read.
     pub fn configs(&self) -> (Vec<(String, String)>, Vec<String>) {
-        read_xml_files(&self.config_dir)
+        read_xml_files(&self.config_dir, false)
     }
 
     /// `(name, xml)` of every status file, and what could not be read.
     pub fn statuses(&self) -> (Vec<(String, String)>, Vec<String>) {
-        read_xml_files(&self.status_dir)
+        read_xml_files(&self.status_dir, false)
     }
-}
-
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
-fn read_xml_files(dir: &Path) -> (Vec<(String, String)>, Vec<String>) {
-    let mut files = Vec::new();
-    let mut problems = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return (files, problems),
-        Err(e) => return (files, vec![format!("{}: {e}", dir.display())]),
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Some(name) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".xml"))
-        else {
-            continue;
-        };
-        if !path.is_file() {
-            continue;
-        }
-        match std::fs::read_to_string(&path) {
-            Ok(xml) => files.push((name.to_owned(), xml)),
-            Err(e) => problems.push(format!("{}: {e}", path.display())),
-        }
-    }
-    files.sort();
-    (files, problems)
 }
 
 #[cfg(test)]
