@@ -53,6 +53,42 @@ fn in_element(element: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
+/// Declares a `Copy` enum whose variants are XML tokens, with `as_str`,
+/// `from_xml` and `Display`.
+#[macro_export]
+macro_rules! xml_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vm])* $var),+
+        }
+
+        impl $name {
+            /// The token as it appears in the XML.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$var => $s),+
+                }
+            }
+
+            /// The variant named by an XML token, if any.
+            pub fn from_xml(token: &str) -> Option<Self> {
+                match token {
+                    $($s => Some(Self::$var),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 /// Escapes text or an attribute value (`&`, `<`, `>`, `'`, `"`), as libvirt
 /// does for both.
 pub fn escape(s: &str) -> String {
@@ -73,6 +109,21 @@ pub fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    xml_enum! {
+        /// For the test.
+        Mode { Nat => "nat", Route => "route" }
+    }
+
+    #[test]
+    fn xml_enums_map_tokens_both_ways() {
+        assert_eq!(Mode::from_xml("route"), Some(Mode::Route));
+        assert_eq!(Mode::from_xml("bridge"), None);
+        assert_eq!(
+            (Mode::Nat.as_str(), Mode::Nat.to_string()),
+            ("nat", "nat".to_owned())
+        );
+    }
 
     #[test]
     fn escapes_all_five() {

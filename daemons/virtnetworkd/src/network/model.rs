@@ -8,40 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use modvirt_xml::MacAddr;
 
-/// Declares a `Copy` enum whose variants are XML tokens, with `as_str`,
-/// `from_xml` and `Display`.
-macro_rules! xml_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident => $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vm])* $var),+
-        }
-
-        impl $name {
-            /// The token as it appears in the XML.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$var => $s),+
-                }
-            }
-
-            /// The variant named by an XML token, if any.
-            pub fn from_xml(token: &str) -> Option<Self> {
-                match token {
-                    $($s => Some(Self::$var),)+
-                    _ => None,
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
+use modvirt_xml::xml_enum;
 
 xml_enum! {
     /// `<forward mode>`. `None` is an isolated network: no `<forward>`
