@@ -10,9 +10,11 @@
 
 pub mod ids;
 pub mod tree;
+pub mod writer;
 
 pub use ids::{MacAddr, RandomSource, SharedRng, format_uuid, generate_uuid, parse_uuid};
 pub use tree::{Element, MAX_DEPTH, parse_tree};
+pub use writer::{Attrs, XmlWriter};
 
 /// Why a document could not be read, in libvirt's words (`XML error: …`,
 /// `VIR_ERR_XML_ERROR` from `VIR_FROM_XML`), or a MAC address refused
@@ -128,5 +130,7 @@ mod tests {
     #[test]
     fn escapes_all_five() {
         assert_eq!(escape("a&b<c>'d\"é"), "a&amp;b&lt;c&gt;&apos;d&quot;é");
+        assert_eq!(escape(r#"a&b<c>d'e"f"#), "a&amp;b&lt;c&gt;d&apos;e&quot;f");
+        assert_eq!(escape("plain é"), "plain é");
     }
 }

@@ -7,11 +7,11 @@
 //! `<domain name>` raw; modvirt escapes those as well, which changes only
 //! values that would otherwise make the output ill-formed.
 
-use std::fmt::{Display, Write as _};
+use std::fmt::Display;
 
 use super::addr::format_ip;
 use super::model::*;
-use modvirt_xml::{escape, format_uuid};
+use modvirt_xml::{XmlWriter, format_uuid};
 
 /// How to format a definition.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -20,54 +20,6 @@ pub(crate) struct FormatOptions {
     /// (when above 0) on `<network>`, and forward interfaces even when a
     /// `<pf>` is given. `None`: the inactive (persistent) definition.
     pub(crate) live_connections: Option<u32>,
-}
-
-type Attrs<'a> = &'a [(&'a str, &'a dyn Display)];
-
-struct Out {
-    buf: String,
-    depth: usize,
-}
-
-impl Out {
-    fn start(&mut self, tag: &str, attrs: Attrs<'_>) {
-        for _ in 0..self.depth {
-            self.buf.push_str("  ");
-        }
-        self.buf.push('<');
-        self.buf.push_str(tag);
-        for (name, value) in attrs {
-            // Writing to a String cannot fail.
-            let _ = write!(self.buf, " {name}='{}'", escape(&value.to_string()));
-        }
-    }
-
-    /// `<tag …>` and one level deeper.
-    fn open(&mut self, tag: &str, attrs: Attrs<'_>) {
-        self.start(tag, attrs);
-        self.buf.push_str(">\n");
-        self.depth += 1;
-    }
-
-    fn close(&mut self, tag: &str) {
-        self.depth = self.depth.saturating_sub(1);
-        for _ in 0..self.depth {
-            self.buf.push_str("  ");
-        }
-        let _ = writeln!(self.buf, "</{tag}>");
-    }
-
-    /// `<tag …/>`
-    fn empty(&mut self, tag: &str, attrs: Attrs<'_>) {
-        self.start(tag, attrs);
-        self.buf.push_str("/>\n");
-    }
-
-    /// `<tag>text</tag>`
-    fn text(&mut self, tag: &str, text: &dyn Display) {
-        self.start(tag, &[]);
-        let _ = writeln!(self.buf, ">{}</{tag}>", escape(&text.to_string()));
-    }
 }
 
 /// `yes`/`no` for a tristate that is set.
@@ -83,10 +35,7 @@ fn push_opt<'a>(attrs: &mut Vec<(&'a str, &'a dyn Display)>, name: &'a str, valu
 }
 
 pub(crate) fn format(def: &NetworkDef, opts: &FormatOptions) -> String {
-    let mut out = Out {
-        buf: String::new(),
-        depth: 0,
-    };
+    let mut out = XmlWriter::new();
     let connections = opts.live_connections.filter(|&n| n > 0);
     let trust = def.trust_guest_rx_filters.map(yes_no);
     let mut attrs: Vec<(&str, &dyn Display)> = Vec::new();
@@ -104,8 +53,8 @@ pub(crate) fn format(def: &NetworkDef, opts: &FormatOptions) -> String {
         trust.as_ref().map(|t| t as &dyn Display),
     );
     out.open("network", &attrs);
-    out.text("name", &def.name);
-    out.text("uuid", &format_uuid(&def.uuid));
+    out.text("name", &[], &def.name);
+    out.text("uuid", &[], &format_uuid(&def.uuid));
     format_forward(&mut out, &def.forward, opts.live_connections.is_some());
     format_bridge(&mut out, def);
     if let Some(mtu) = def.mtu {
@@ -124,10 +73,10 @@ pub(crate) fn format(def: &NetworkDef, opts: &FormatOptions) -> String {
         format_ip_def(&mut out, ip);
     }
     out.close("network");
-    out.buf
+    out.finish()
 }
 
-fn format_forward(out: &mut Out, fwd: &Forward, live: bool) {
+fn format_forward(out: &mut XmlWriter, fwd: &Forward, live: bool) {
     if fwd.mode == ForwardMode::None {
         return;
     }
@@ -171,7 +120,7 @@ fn format_forward(out: &mut Out, fwd: &Forward, live: bool) {
     out.close("forward");
 }
 
-fn format_nat(out: &mut Out, nat: &Nat) {
+fn format_nat(out: &mut XmlWriter, nat: &Nat) {
     let ipv6 = nat.ipv6.map(yes_no);
     let mut attrs: Vec<(&str, &dyn Display)> = Vec::new();
     push_opt(&mut attrs, "ipv6", ipv6.as_ref().map(|v| v as &dyn Display));
@@ -194,7 +143,7 @@ fn format_nat(out: &mut Out, nat: &Nat) {
     out.close("nat");
 }
 
-fn format_bridge(out: &mut Out, def: &NetworkDef) {
+fn format_bridge(out: &mut XmlWriter, def: &NetworkDef) {
     let b = &def.bridge;
     let managed = def.forward.mode.has_managed_bridge();
     if !(managed || b.name.is_some() || b.mac_table_manager.is_some()) {
@@ -218,7 +167,7 @@ fn format_bridge(out: &mut Out, def: &NetworkDef) {
     out.empty("bridge", &attrs);
 }
 
-fn format_ip_def(out: &mut Out, ip: &IpDef) {
+fn format_ip_def(out: &mut XmlWriter, ip: &IpDef) {
     let address = format_ip(ip.address);
     let local_ptr = ip.local_ptr.map(yes_no);
     let mut attrs: Vec<(&str, &dyn Display)> = Vec::new();

@@ -2,10 +2,10 @@
 //! indent, single-quoted attributes, libvirt's element order, `&`, `<`,
 //! `>`, `'` and `"` escaped in text and attributes alike.
 
-use std::fmt::{Display, Write as _};
+use std::fmt::Display;
 
 use super::model::*;
-use modvirt_xml::{escape, format_uuid};
+use modvirt_xml::{Attrs, XmlWriter, format_uuid};
 
 /// How to format a definition.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -16,62 +16,11 @@ pub struct FormatOptions {
     pub id: Option<i32>,
 }
 
-type Attrs<'a> = &'a [(&'a str, &'a dyn Display)];
-
-struct Out {
-    buf: String,
-    depth: usize,
-}
-
-impl Out {
-    fn start(&mut self, tag: &str, attrs: Attrs<'_>) {
-        for _ in 0..self.depth {
-            self.buf.push_str("  ");
-        }
-        self.buf.push('<');
-        self.buf.push_str(tag);
-        for (name, value) in attrs {
-            // Writing to a String cannot fail.
-            let _ = write!(self.buf, " {name}='{}'", escape(&value.to_string()));
-        }
-    }
-
-    /// `<tag …>` and one level deeper.
-    fn open(&mut self, tag: &str, attrs: Attrs<'_>) {
-        self.start(tag, attrs);
-        self.buf.push_str(">\n");
-        self.depth += 1;
-    }
-
-    fn close(&mut self, tag: &str) {
-        self.depth = self.depth.saturating_sub(1);
-        for _ in 0..self.depth {
-            self.buf.push_str("  ");
-        }
-        let _ = writeln!(self.buf, "</{tag}>");
-    }
-
-    /// `<tag …/>`
-    fn empty(&mut self, tag: &str, attrs: Attrs<'_>) {
-        self.start(tag, attrs);
-        self.buf.push_str("/>\n");
-    }
-
-    /// `<tag …>text</tag>`
-    fn text(&mut self, tag: &str, attrs: Attrs<'_>, text: &dyn Display) {
-        self.start(tag, attrs);
-        let _ = writeln!(self.buf, ">{}</{tag}>", escape(&text.to_string()));
-    }
-}
-
 impl DomainDef {
     /// The definition as XML (see [`FormatOptions`]); parsing it gives
     /// back an equal definition.
     pub fn to_xml(&self, opts: &FormatOptions) -> String {
-        let mut out = Out {
-            buf: String::new(),
-            depth: 0,
-        };
+        let mut out = XmlWriter::new();
         match opts.id {
             Some(id) => out.open("domain", &[("type", &self.virt_type), ("id", &id)]),
             None => out.open("domain", &[("type", &self.virt_type)]),
@@ -132,10 +81,10 @@ impl DomainDef {
         out.text("on_crash", &[], &self.on_crash);
         format_devices(&mut out, &self.devices, opts.id.is_some());
         out.close("domain");
-        out.buf
+        out.finish()
     }
 
-    fn format_os(&self, out: &mut Out) {
+    fn format_os(&self, out: &mut XmlWriter) {
         out.open("os", &[]);
         out.text(
             "type",
@@ -149,7 +98,7 @@ impl DomainDef {
     }
 }
 
-fn format_cpu(out: &mut Out, cpu: &Cpu) {
+fn format_cpu(out: &mut XmlWriter, cpu: &Cpu) {
     let migratable = cpu.migratable.map(|m| if m { "on" } else { "off" });
     let mut attrs: Vec<(&str, &dyn Display)> = vec![("mode", &cpu.mode)];
     if let Some(m) = &cpu.cpu_match {
@@ -188,7 +137,7 @@ fn serial_model(target_type: &str) -> Option<&'static str> {
     }
 }
 
-fn format_devices(out: &mut Out, devices: &Devices, live: bool) {
+fn format_devices(out: &mut XmlWriter, devices: &Devices, live: bool) {
     out.open("devices", &[]);
     if let Some(emulator) = &devices.emulator {
         out.text("emulator", &[], emulator);
@@ -271,7 +220,7 @@ fn format_devices(out: &mut Out, devices: &Devices, live: bool) {
     out.close("devices");
 }
 
-fn format_disk(out: &mut Out, disk: &Disk) {
+fn format_disk(out: &mut XmlWriter, disk: &Disk) {
     out.open("disk", &[("type", &disk.disk_type), ("device", &disk.device)]);
     out.empty("driver", &[("name", &disk.driver_name), ("type", &disk.format)]);
     if let Some(source) = &disk.source {
@@ -290,13 +239,13 @@ fn format_disk(out: &mut Out, disk: &Disk) {
 }
 
 /// A pty's path is printed for the live definition only.
-fn format_char_source(out: &mut Out, dev: &CharDevice, live: bool) {
+fn format_char_source(out: &mut XmlWriter, dev: &CharDevice, live: bool) {
     if let Some(path) = dev.source_path.as_ref().filter(|_| live) {
         out.empty("source", &[("path", path)]);
     }
 }
 
-fn format_graphics(out: &mut Out, g: &Graphics, live: bool) {
+fn format_graphics(out: &mut XmlWriter, g: &Graphics, live: bool) {
     let autoport = if g.autoport { "yes" } else { "no" };
     let mut attrs: Vec<(&str, &dyn Display)> = vec![("type", &g.graphics_type)];
     match &g.port {
@@ -314,15 +263,4 @@ fn format_graphics(out: &mut Out, g: &Graphics, live: bool) {
         None => out.empty("listen", &[("type", &"address")]),
     }
     out.close("graphics");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_all_five() {
-        assert_eq!(escape(r#"a&b<c>d'e"f"#), "a&amp;b&lt;c&gt;d&apos;e&quot;f");
-        assert_eq!(escape("plain é"), "plain é");
-    }
 }
