@@ -229,11 +229,7 @@ impl Daemon {
 
     /// Runs the real `virsh -r -c RO-URI ARGS…`.
     pub fn virsh_ro(&self, args: &[&str]) -> Output {
-        run(Command::new(require_tool("virsh"))
-            .arg("-r")
-            .arg("-c")
-            .arg(self.uri(true))
-            .args(args))
+        virsh_ro_at(&self.uri(true), args)
     }
 
     /// Starts the real `virsh -c URI ARGS…` in the background, its output
@@ -390,6 +386,15 @@ pub fn virsh_at(uri: &str, args: &[&str]) -> Output {
 }
 
 /// Runs the real `virt-admin -c URI ARGS…`.
+/// Runs the real `virsh -r -c URI ARGS…` (a read-only connection).
+pub fn virsh_ro_at(uri: &str, args: &[&str]) -> Output {
+    run(Command::new(require_tool("virsh"))
+        .arg("-r")
+        .arg("-c")
+        .arg(uri)
+        .args(args))
+}
+
 pub fn virt_admin_at(uri: &str, args: &[&str]) -> Output {
     run(Command::new(require_tool("virt-admin"))
         .arg("-c")

@@ -5,12 +5,12 @@
 //! kept and served only; nothing here expects them applied to traffic.
 
 use modvirt_tests::{
-    Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, process_gone, virsh_at, virt_daemons,
-    wait_for,
+    Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, process_gone, virsh_at, virsh_ro_at,
+    virt_daemons, wait_for,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 const SPOOF_UUID: &str = "fce8ae33-e69e-83bf-262e-30786c1f8072";
@@ -104,18 +104,6 @@ fn rows(out: &Output) -> Vec<(String, String)> {
             Some((w.next()?.to_owned(), w.next()?.to_owned()))
         })
         .collect()
-}
-
-fn virsh_ro_at(uri: &str, args: &[&str]) -> Output {
-    Command::new("virsh")
-        .arg("-r")
-        .arg("-c")
-        .arg(uri)
-        .args(args)
-        .env_remove("LIBVIRT_DEFAULT_URI")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run virsh")
 }
 
 #[test]

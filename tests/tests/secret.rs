@@ -5,13 +5,13 @@
 //! directory), private and ephemeral secrets, and restarts.
 
 use modvirt_tests::{
-    Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, process_gone, virsh_at, virt_daemons,
-    wait_for,
+    Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, process_gone, virsh_at, virsh_ro_at,
+    virt_daemons, wait_for,
 };
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 const CEPH: &str = "c9b6a3c4-1d1e-4d5a-9f5e-0123456789ab";
@@ -71,19 +71,6 @@ fn listed(out: &Output) -> Vec<String> {
         .skip(2)
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
         .collect()
-}
-
-/// `virsh -r -c URI ARGS` (a read-only connection).
-fn virsh_ro_at(uri: &str, args: &[&str]) -> Output {
-    Command::new("virsh")
-        .arg("-r")
-        .arg("-c")
-        .arg(uri)
-        .args(args)
-        .env_remove("LIBVIRT_DEFAULT_URI")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run virsh")
 }
 
 #[test]
