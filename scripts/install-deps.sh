@@ -14,6 +14,7 @@ PACKAGES=(
     util-linux        # unshare, nsenter: those network namespaces
     dnsmasq-base      # dnsmasq: DHCP/DNS of virtnetworkd's NAT networks (in tests, inside their netns)
     nftables          # nft: their forwarding/NAT rules
+    busybox           # udhcpc: the DHCP client that takes a lease from that dnsmasq (tests/tests/network_dhcp.rs)
 )
 
 missing=()

@@ -4,11 +4,13 @@
 //! - [`store`]: definitions, autostart links and status files on disk;
 //! - [`host`]: what an active network is on the host (its bridge, with
 //!   addresses, made over rtnetlink);
-//! - [`procs`]: the REMOTE procedures, one function each.
+//! - [`procs`]: the REMOTE procedures, one function each;
+//! - [`leases`]: `NETWORK_GET_DHCP_LEASES`, from dnsmasq's lease file.
 
 pub mod dnsmasq;
 pub mod firewall;
 pub mod host;
+pub mod leases;
 pub mod nets;
 pub mod procs;
 pub mod store;

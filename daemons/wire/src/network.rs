@@ -9,6 +9,14 @@ use crate::xdr_struct;
 pub const NETWORK_LIST_MAX: u32 = 16384;
 /// `REMOTE_NETWORK_NAME_LIST_MAX`.
 pub const NETWORK_NAME_LIST_MAX: u32 = 16384;
+/// `REMOTE_NETWORK_DHCP_LEASES_MAX`: leases in one `NETWORK_GET_DHCP_LEASES` reply.
+pub const NETWORK_DHCP_LEASES_MAX: u32 = 65536;
+
+/// `virIPAddrType`: the `type` of a DHCP lease.
+pub mod ip_addr_type {
+    pub const IPV4: i32 = 0;
+    pub const IPV6: i32 = 1;
+}
 
 /// `virConnectListAllNetworksFlags`.
 pub mod list {
@@ -146,6 +154,48 @@ xdr_struct! {
     }
 }
 
+xdr_struct! {
+    /// `remote_network_dhcp_lease`: one lease (`virNetworkDHCPLease`).
+    pub struct NetworkDhcpLease {
+        /// The network's bridge.
+        pub iface: String,
+        /// When the lease expires, in seconds since the epoch (0: never).
+        pub expirytime: i64,
+        /// `type`: [`ip_addr_type`].
+        pub addr_type: i32,
+        pub mac: Option<String>,
+        /// DHCPv6 identity association id.
+        pub iaid: Option<String>,
+        pub ipaddr: String,
+        /// The prefix length of the network's address of that family.
+        pub prefix: u32,
+        pub hostname: Option<String>,
+        /// DHCPv4 client id or DHCPv6 DUID.
+        pub clientid: Option<String>,
+    }
+}
+
+xdr_struct! {
+    /// `remote_network_get_dhcp_leases_args`.
+    pub struct NetworkGetDhcpLeasesArgs {
+        pub net: NonnullNetwork,
+        /// Only leases of this MAC address.
+        pub mac: Option<String>,
+        /// 0: only count the leases (`ret`), sending none.
+        pub need_results: i32,
+        pub flags: u32,
+    }
+}
+
+xdr_struct! {
+    /// `remote_network_get_dhcp_leases_ret`.
+    pub struct NetworkGetDhcpLeasesRet {
+        pub leases: Vec<NetworkDhcpLease> [max NETWORK_DHCP_LEASES_MAX],
+        /// How many leases there are (sent or not).
+        pub ret: u32,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +225,90 @@ mod tests {
             (args.need_results, args.flags),
             (1, list::INACTIVE | list::ACTIVE)
         );
+    }
+
+    fn xdr_string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+
+    #[test]
+    fn dhcp_leases_round_trip_in_libvirts_layout() {
+        let uuid = [7u8; 16];
+        let args = NetworkGetDhcpLeasesArgs {
+            net: NonnullNetwork {
+                name: "default".into(),
+                uuid: Uuid(uuid),
+            },
+            mac: Some("52:54:00:aa:bb:cc".into()),
+            need_results: 1,
+            flags: 0,
+        };
+        let mut want = Vec::new();
+        xdr_string(&mut want, "default");
+        want.extend_from_slice(&uuid);
+        want.extend_from_slice(&[0, 0, 0, 1]);
+        xdr_string(&mut want, "52:54:00:aa:bb:cc");
+        want.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0]);
+        assert_eq!(args.to_xdr(), want);
+        assert_eq!(NetworkGetDhcpLeasesArgs::from_xdr(&want).unwrap(), args);
+        let no_mac = NetworkGetDhcpLeasesArgs {
+            mac: None,
+            need_results: 0,
+            ..args
+        };
+        assert_eq!(
+            NetworkGetDhcpLeasesArgs::from_xdr(&no_mac.to_xdr()).unwrap(),
+            no_mac
+        );
+
+        let ret = NetworkGetDhcpLeasesRet {
+            leases: vec![NetworkDhcpLease {
+                iface: "virbr0".into(),
+                expirytime: 0x6600_0000,
+                addr_type: ip_addr_type::IPV4,
+                mac: Some("52:54:00:aa:bb:cc".into()),
+                iaid: None,
+                ipaddr: "192.168.122.10".into(),
+                prefix: 24,
+                hostname: Some("vm1".into()),
+                clientid: None,
+            }],
+            ret: 1,
+        };
+        let mut want = vec![0, 0, 0, 1];
+        xdr_string(&mut want, "virbr0");
+        want.extend_from_slice(&0x6600_0000i64.to_be_bytes());
+        want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+        xdr_string(&mut want, "52:54:00:aa:bb:cc");
+        want.extend_from_slice(&[0, 0, 0, 0]);
+        xdr_string(&mut want, "192.168.122.10");
+        want.extend_from_slice(&[0, 0, 0, 24, 0, 0, 0, 1]);
+        xdr_string(&mut want, "vm1");
+        want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(ret.to_xdr(), want);
+        assert_eq!(NetworkGetDhcpLeasesRet::from_xdr(&want).unwrap(), ret);
+    }
+
+    #[test]
+    fn a_dhcp_leases_reply_over_libvirts_maximum_is_refused() {
+        let mut bytes = (NETWORK_DHCP_LEASES_MAX + 1).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[0, 0, 0, 0]);
+        assert!(matches!(
+            NetworkGetDhcpLeasesRet::from_xdr(&bytes),
+            Err(crate::xdr::XdrError::TooLong {
+                what: "leases",
+                len: 65537,
+                max: 65536
+            })
+        ));
+        // A count with no leases behind it is refused too, not trusted.
+        let mut short = 2u32.to_be_bytes().to_vec();
+        short.extend_from_slice(&[0, 0, 0, 0]);
+        assert!(matches!(
+            NetworkGetDhcpLeasesRet::from_xdr(&short),
+            Err(crate::xdr::XdrError::Truncated { .. })
+        ));
     }
 }

@@ -1,7 +1,8 @@
 //! DHCP and DNS for an active network, as libvirt provides them: a
 //! `dnsmasq` of the network's own, bound to its bridge, when dnsmasq is
 //! installed (`dnsmasq` on `PATH`, or `/usr/sbin/dnsmasq`). Its
-//! configuration, host files and leases live in
+//! configuration, host file and leases (dnsmasq's own lease file, which
+//! `net-dhcp-leases` reads: [`super::leases`]) live in
 //! `ROOT/var/lib/libvirt/dnsmasq/NAME.*`, its pid file is
 //! `ROOT/run/libvirt/network/NAME.pid`. Without dnsmasq the network still
 //! starts (as libvirt's does with no DHCP range), and says so in the log.
@@ -126,9 +127,12 @@ pub fn start(binary: &Path, def: &NetworkDef, bridge: &str, files: &Files) -> Re
     }
     let _ = std::fs::remove_file(&files.pid);
     // dnsmasq forks and exits once it is ready (its pid file written).
+    // It keeps its leases in `dhcp-leasefile` itself (no `--leasefile-ro`
+    // and lease script, unlike libvirt): that file is what
+    // `net-dhcp-leases` reads (`super::leases`), and what a restarted
+    // dnsmasq takes its leases back from.
     let out = std::process::Command::new(binary)
         .arg(format!("--conf-file={}", files.conf.display()))
-        .arg("--leasefile-ro")
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
@@ -169,6 +173,17 @@ pub fn stop(files: &Files) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
     }
     let _ = std::fs::remove_file(&files.pid);
+}
+
+/// Removes the network's dnsmasq files (configuration, hosts, leases) once
+/// the network itself is gone (undefined, or a transient one destroyed), as
+/// libvirt does: a later network of the same name starts with no leases.
+pub fn remove_files(files: &Files) {
+    for path in [&files.conf, &files.hosts, &files.leases] {
+        if let Err(e) = modvirt_runtime::fsutil::remove_if_present(path) {
+            tracing::warn!(target: "network", "cannot remove '{}': {e}", path.display());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub fn dispatch(core: Arc<Core>, ctx: &CallContext, payload: &[u8]) -> Option<Ca
         152 => is_active,
         153 => is_persistent,
         283 => list_all,
+        341 => super::leases::get_dhcp_leases,
         _ => return None,
     };
     let payload = payload.to_vec();
@@ -259,6 +260,7 @@ fn destroy(core: &Core, p: &[u8], _: &'static modvirt_wire::Procedure) -> CallRe
         .map_err(|e| io_error("remove network status", &path, &e))?;
     if !persistent {
         nets.remove(&uuid);
+        super::dnsmasq::remove_files(&core.store.dnsmasq_files(&name));
     }
     tracing::info!(target: "network", "network '{name}' destroyed");
     encode_ret(&())
@@ -283,6 +285,7 @@ fn undefine(core: &Core, p: &[u8], _: &'static modvirt_wire::Procedure) -> CallR
     } else {
         let uuid = net.def.uuid;
         nets.remove(&uuid);
+        super::dnsmasq::remove_files(&core.store.dnsmasq_files(&name));
     }
     tracing::info!(target: "network", "undefined network '{name}'");
     encode_ret(&())
