@@ -193,6 +193,22 @@ fn wrong_fd_name_is_a_startup_error() {
 }
 
 #[test]
+fn network_socket_names_are_only_for_virtproxyd() {
+    // virtproxyd takes `<d>-tcp.socket` / `<d>-tls.socket`; a daemon that
+    // does not listen on the network refuses them like any unknown name.
+    let mut a = Activator::start(&["sock"], Some("virtqemud-tls.socket"), &["--timeout", "5"]);
+    let out = a.virsh(&["hostname"]);
+    assert!(!out.status.success());
+    let status = a.proc.wait_exit(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| !s.success()), "{status:?}");
+    assert_contains(
+        &a.stderr(),
+        "unknown activation socket name 'virtqemud-tls.socket': virtqemud expects \
+         virtqemud.socket, virtqemud-ro.socket, virtqemud-admin.socket",
+    );
+}
+
+#[test]
 fn missing_fd_names_is_a_startup_error() {
     let mut a = Activator::start(&ALL, None, &["--timeout", "5"]);
     let out = a.virsh(&["hostname"]);

@@ -17,15 +17,26 @@ const DAEMONS: [(&str, &str); 8] = [
     ("virtproxyd", "libvirt"),
 ];
 
-/// The four units of `daemon`.
-fn units_of(daemon: &str) -> [String; 4] {
-    [
+/// The units of `daemon`: service and three UNIX sockets, and for the
+/// daemon that listens on the network its TCP and TLS sockets.
+fn units_of(daemon: &str) -> Vec<String> {
+    let mut units = vec![
         format!("{daemon}.service"),
         format!("{daemon}.socket"),
         format!("{daemon}-ro.socket"),
         format!("{daemon}-admin.socket"),
-    ]
+    ];
+    if daemon == "virtproxyd" {
+        units.extend(NETWORK_SOCKETS.map(|(unit, _)| unit.to_owned()));
+    }
+    units
 }
+
+/// virtproxyd's TCP and TLS socket units and their ports (libvirt's).
+const NETWORK_SOCKETS: [(&str, &str); 2] = [
+    ("virtproxyd-tcp.socket", "16509"),
+    ("virtproxyd-tls.socket", "16514"),
+];
 
 fn units_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd")
@@ -121,6 +132,51 @@ fn sockets_match_what_the_daemon_expects() {
             "{service}"
         );
         assert_eq!(setting(&service, "Conflicts"), ["libvirtd.service"], "{service}");
+    }
+    // virtproxyd's TCP and TLS sockets: libvirt's ports, the names the
+    // runtime accepts from systemd, bound to the UNIX socket unit.
+    let mut names = Vec::new();
+    for (unit, port) in NETWORK_SOCKETS {
+        assert_eq!(setting(unit, "ListenStream"), [port], "{unit}");
+        assert_eq!(setting(unit, "Service"), ["virtproxyd.service"], "{unit}");
+        assert_eq!(setting(unit, "BindsTo"), ["virtproxyd.socket"], "{unit}");
+        assert!(setting(unit, "SocketMode").is_empty(), "{unit}");
+        names.push(unit);
+    }
+    let plan = modvirt_runtime::activation::plan(
+        "virtproxyd",
+        true,
+        1,
+        Some("1"),
+        Some("2"),
+        Some(&names.join(":")),
+    )
+    .expect("virtproxyd accepts its TCP and TLS unit names")
+    .expect("a plan");
+    assert_eq!(plan.fds.len(), 2);
+    assert!(
+        modvirt_runtime::activation::plan(
+            "virtqemud",
+            false,
+            1,
+            Some("1"),
+            Some("1"),
+            Some("virtqemud-tls.socket")
+        )
+        .is_err(),
+        "only the daemon that listens on the network takes TCP sockets"
+    );
+    // The preset leaves them off: the administrator enables one.
+    let preset = std::fs::read_to_string(units_dir().join("90-modvirt.preset")).expect("preset");
+    for (unit, _) in NETWORK_SOCKETS {
+        assert!(
+            preset.lines().any(|l| l == format!("disable {unit}")),
+            "{unit}: {preset}"
+        );
+        assert!(
+            !preset.lines().any(|l| l == format!("enable {unit}")),
+            "{unit}: {preset}"
+        );
     }
     // virtproxyd's sockets are libvirtd's: they cannot both listen.
     assert_eq!(

@@ -215,7 +215,7 @@ fn start(name: &str, spec: &DaemonSpec, mut cli: Cli, report: &mut StartupReport
         *report = unsafe { daemonize::daemonize(name) }.map_err(StartError::Daemonize)?;
     }
     // SAFETY: still single-threaded: the runtime is built below.
-    let activated = unsafe { activation::take_from_env(name) }?;
+    let activated = unsafe { activation::take_from_env(name, spec.driver.listens_on_network()) }?;
     // SAFETY: as above.
     let notifier = Arc::new(unsafe { Notifier::from_env() });
     let spawned_by = std::env::var(cause::SPAWNED_BY_ENV).ok();

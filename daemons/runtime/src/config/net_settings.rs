@@ -1,5 +1,8 @@
-//! What a daemon that listens on the network (`virtproxyd --listen`) reads
-//! from its configuration, with libvirt's keys and defaults:
+//! What a daemon that listens on the network (`virtproxyd --listen`, or the
+//! `virtproxyd-tls.socket` / `virtproxyd-tcp.socket` units) reads from its
+//! configuration, with libvirt's keys and defaults. Under socket activation
+//! systemd's sockets are served as they are: `listen_tls`, `listen_tcp`,
+//! the ports and `listen_addr` do not apply; the rest does.
 //!
 //! | key | default | meaning |
 //! |---|---|---|

@@ -1,6 +1,7 @@
 //! The async half of a daemon's life: from the pid file to exit.
 
 use super::{DaemonShared, StartError, Startup, load_config};
+use crate::activation::{ActivatedRole, ActivatedSocket, ActivationError};
 use crate::admin::AdminProgram;
 use crate::client;
 use crate::daemonize::StartupReport;
@@ -30,30 +31,57 @@ struct Service {
     bound: Option<BoundSocket>,
 }
 
-fn services(s: &mut Startup<'_>) -> Result<Vec<Service>, StartError> {
+/// The sockets to serve: the UNIX ones (passed by systemd or bound here),
+/// and the TCP ones systemd passed (`<d>-tcp.socket`, `<d>-tls.socket`;
+/// only a daemon that listens on the network is given these).
+struct Sockets {
+    unix: Vec<Service>,
+    network: Vec<ActivatedSocket>,
+    /// Whether systemd passed the sockets (then none is created here).
+    activated: bool,
+}
+
+fn services(s: &mut Startup<'_>) -> Result<Sockets, StartError> {
     match s.activated.take() {
-        Some(fds) => Ok(fds
-            .into_iter()
-            .map(|a| Service {
-                role: a.role,
-                listener: StdUnixListener::from(a.fd),
-                bound: None,
-            })
-            .collect()),
-        None => listener::bind_all(&s.paths)?
-            .into_iter()
-            .map(|b| {
-                let l = b.listener.try_clone().map_err(|source| ListenError::Bind {
-                    path: b.path.clone(),
-                    source,
-                })?;
-                Ok(Service {
-                    role: b.role,
-                    listener: l,
-                    bound: Some(b),
+        Some(fds) => {
+            let mut sockets = Sockets {
+                unix: Vec::new(),
+                network: Vec::new(),
+                activated: true,
+            };
+            for a in fds {
+                match a.role {
+                    ActivatedRole::Unix(role) => sockets.unix.push(Service {
+                        role,
+                        listener: StdUnixListener::from(a.fd),
+                        bound: None,
+                    }),
+                    ActivatedRole::Tcp | ActivatedRole::Tls => sockets.network.push(a),
+                }
+            }
+            Ok(sockets)
+        }
+        None => {
+            let unix = listener::bind_all(&s.paths)?
+                .into_iter()
+                .map(|b| {
+                    let l = b.listener.try_clone().map_err(|source| ListenError::Bind {
+                        path: b.path.clone(),
+                        source,
+                    })?;
+                    Ok(Service {
+                        role: b.role,
+                        listener: l,
+                        bound: Some(b),
+                    })
                 })
+                .collect::<Result<_, StartError>>()?;
+            Ok(Sockets {
+                unix,
+                network: Vec::new(),
+                activated: false,
             })
-            .collect(),
+        }
     }
 }
 
@@ -101,8 +129,8 @@ async fn serve(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), Sta
     drop(phase);
 
     let phase = phases.begin("sockets");
-    let services = services(&mut s)?;
-    phase.detail(format!("{} sockets", services.len()));
+    let sockets = services(&mut s)?;
+    phase.detail(format!("{} sockets", sockets.unix.len() + sockets.network.len()));
     drop(phase);
 
     let phase = phases.begin("servers");
@@ -139,7 +167,7 @@ async fn serve(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), Sta
 
     let mut accept_tasks = Vec::new();
     let mut keep = Vec::new();
-    for svc in services {
+    for svc in sockets.unix {
         let server = if svc.role == SocketRole::Admin {
             admin.clone()
         } else {
@@ -150,12 +178,27 @@ async fn serve(mut s: Startup<'_>, report: &mut StartupReport) -> Result<(), Sta
         accept_tasks.push(tokio::spawn(accept_loop(daemon.clone(), server, l, svc.role)));
         keep.push(svc.bound);
     }
-    if s.cli.listen {
-        if !s.spec.driver.listens_on_network() {
-            return Err(StartError::NetListen(format!(
-                "{name} does not listen on TCP/TLS; use virtproxyd --listen"
-            )));
+    if s.cli.listen && !s.spec.driver.listens_on_network() {
+        return Err(StartError::NetListen(format!(
+            "{name} does not listen on TCP/TLS; use virtproxyd --listen"
+        )));
+    }
+    if !sockets.network.is_empty() {
+        let phase = phases.begin("network listeners");
+        for a in sockets.network {
+            accept_tasks.push(serve_passed(&daemon, &main, &s.settings, &s.paths, a)?);
         }
+        drop(phase);
+    }
+    if s.cli.listen && sockets.activated {
+        // As libvirt's virtproxyd: under socket activation the units say
+        // what to listen on, and the daemon creates no socket of its own.
+        tracing::warn!(
+            target: "daemon",
+            "--listen is ignored under systemd socket activation: serving the sockets systemd passed \
+             (enable {name}-tls.socket or {name}-tcp.socket to listen on the network)"
+        );
+    } else if s.cli.listen {
         let phase = phases.begin("network listeners");
         accept_tasks.extend(listen_on_network(&daemon, &main, &s.settings, &s.paths).await?);
         drop(phase);
@@ -249,6 +292,15 @@ fn reload(d: &DaemonShared, conf_path: Option<&Path>, paths: &RuntimePaths, expl
     n.send("READY=1");
 }
 
+/// libvirt's certificates live in /etc/pki, beside /etc/libvirt.
+#[cfg(feature = "tls")]
+fn pki_dir(paths: &RuntimePaths) -> std::path::PathBuf {
+    paths
+        .config_dir
+        .parent()
+        .map_or_else(|| Path::new("/etc/pki").to_owned(), |etc| etc.join("pki"))
+}
+
 #[cfg(feature = "tls")]
 async fn listen_on_network(
     daemon: &Arc<DaemonShared>,
@@ -256,12 +308,7 @@ async fn listen_on_network(
     settings: &crate::config::DaemonSettings,
     paths: &RuntimePaths,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
-    // libvirt's certificates live in /etc/pki, beside /etc/libvirt.
-    let pki = paths
-        .config_dir
-        .parent()
-        .map_or_else(|| Path::new("/etc/pki").to_owned(), |etc| etc.join("pki"));
-    crate::netlisten::start(daemon.clone(), main.clone(), &settings.net, &pki)
+    crate::netlisten::start(daemon.clone(), main.clone(), &settings.net, &pki_dir(paths))
         .await
         .map_err(|e| StartError::NetListen(e.to_string()))
 }
@@ -276,6 +323,44 @@ async fn listen_on_network(
     Err(StartError::NetListen(
         "built without TLS support (feature \"tls\")".into(),
     ))
+}
+
+/// Serves a TCP socket systemd passed (`<d>-tls.socket`, `<d>-tcp.socket`)
+/// on the main server, as `--listen` serves its own.
+#[cfg(feature = "tls")]
+fn serve_passed(
+    daemon: &Arc<DaemonShared>,
+    main: &Arc<Server>,
+    settings: &crate::config::DaemonSettings,
+    paths: &RuntimePaths,
+    socket: ActivatedSocket,
+) -> Result<tokio::task::JoinHandle<()>, StartError> {
+    use crate::netlisten::NetService;
+    let name = socket.role.fd_name(&daemon.name);
+    let service = match socket.role {
+        ActivatedRole::Tls => NetService::Tls,
+        _ => NetService::Tcp,
+    };
+    crate::netlisten::serve_passed(daemon, main, &settings.net, &pki_dir(paths), service, socket.fd)
+        .map_err(|e| ActivationError::Serve {
+            name,
+            detail: e.to_string(),
+        })
+        .map_err(StartError::from)
+}
+
+#[cfg(not(feature = "tls"))]
+fn serve_passed(
+    daemon: &Arc<DaemonShared>,
+    _: &Arc<Server>,
+    _: &crate::config::DaemonSettings,
+    _: &RuntimePaths,
+    socket: ActivatedSocket,
+) -> Result<tokio::task::JoinHandle<()>, StartError> {
+    Err(StartError::Activation(ActivationError::Serve {
+        name: socket.role.fd_name(&daemon.name),
+        detail: "built without TLS support (feature \"tls\")".into(),
+    }))
 }
 
 async fn accept_loop(

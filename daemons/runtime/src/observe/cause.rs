@@ -1,11 +1,11 @@
 //! Why this run started: `manual` (no activation), `boot` (activated with
 //! no pending connection), `socket` (which activation socket had a pending
-//! connection; the first client on it is filled in when accepted) or
+//! connection — a UNIX socket, or virtproxyd's TCP/TLS one; the first
+//! client on it is filled in when accepted) or
 //! `peer` (spawned by another modvirt daemon, which says so in
 //! `MODVIRT_SPAWNED_BY=<daemon>:<PROCEDURE>`).
 
-use crate::activation::ActivatedSocket;
-use crate::paths::SocketRole;
+use crate::activation::{ActivatedRole, ActivatedSocket};
 use modvirt_wire::observe::{Activation, Cause, PeerSpawn};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::os::fd::AsFd;
@@ -23,7 +23,8 @@ pub fn parse_spawned_by(v: &str) -> Option<PeerSpawn> {
 }
 
 /// Decides the cause from what start-up found. Polls (without waiting) the
-/// activated sockets for a pending connection, in rw, ro, admin order.
+/// activated sockets for a pending connection, in rw, ro, admin, tcp, tls
+/// order.
 pub fn detect(daemon: &str, activated: Option<&[ActivatedSocket]>, spawned_by: Option<&str>) -> Activation {
     if let Some(peer) = spawned_by.and_then(parse_spawned_by) {
         return Activation {
@@ -41,7 +42,7 @@ pub fn detect(daemon: &str, activated: Option<&[ActivatedSocket]>, spawned_by: O
             peer: None,
         };
     };
-    let pending = SocketRole::ALL.into_iter().find(|role| {
+    let pending = ActivatedRole::ALL.into_iter().find(|role| {
         socks.iter().filter(|s| s.role == *role).any(|s| {
             let mut fds = [PollFd::new(s.fd.as_fd(), PollFlags::POLLIN)];
             matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
@@ -66,6 +67,7 @@ pub fn detect(daemon: &str, activated: Option<&[ActivatedSocket]>, spawned_by: O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paths::SocketRole;
     use std::os::fd::OwnedFd;
     use std::os::unix::net::{UnixListener, UnixStream};
 
@@ -83,11 +85,11 @@ mod tests {
         let _pending = UnixStream::connect(dir.path().join("ro")).unwrap();
         let socks = vec![
             ActivatedSocket {
-                role: SocketRole::ReadWrite,
+                role: ActivatedRole::Unix(SocketRole::ReadWrite),
                 fd: OwnedFd::from(rw),
             },
             ActivatedSocket {
-                role: SocketRole::ReadOnly,
+                role: ActivatedRole::Unix(SocketRole::ReadOnly),
                 fd: OwnedFd::from(ro),
             },
         ];
@@ -96,5 +98,25 @@ mod tests {
         assert_eq!(a.socket.as_deref(), Some("d-ro.socket"));
         let b = detect("d", Some(&socks[..1]), None);
         assert_eq!(b.cause, Cause::Boot);
+    }
+
+    #[test]
+    fn pending_tls_connection_is_a_socket_activation() {
+        let tls = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _pending = std::net::TcpStream::connect(tls.local_addr().unwrap()).unwrap();
+        let socks = vec![
+            ActivatedSocket {
+                role: ActivatedRole::Tcp,
+                fd: OwnedFd::from(tcp),
+            },
+            ActivatedSocket {
+                role: ActivatedRole::Tls,
+                fd: OwnedFd::from(tls),
+            },
+        ];
+        let a = detect("virtproxyd", Some(&socks), None);
+        assert_eq!(a.cause, Cause::Socket);
+        assert_eq!(a.socket.as_deref(), Some("virtproxyd-tls.socket"));
     }
 }
