@@ -306,7 +306,13 @@ impl Client {
 pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixStream, role: SocketRole) {
     let identity = PeerIdentity::of(&stream);
     let fd = stream.as_raw_fd();
-    let (rd, wr) = stream.into_split();
+    let (rd, wr) = match crate::quiet::split(stream) {
+        Ok(halves) => halves,
+        Err(e) => {
+            tracing::warn!(target: "rpc.client", "cannot serve a connection: {e}");
+            return;
+        }
+    };
     let accepted = Accepted {
         rd: Box::new(rd),
         wr: Box::new(wr),

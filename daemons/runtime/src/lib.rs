@@ -28,6 +28,7 @@ pub mod observe;
 pub mod paths;
 pub mod peer;
 pub mod pool;
+pub mod quiet;
 pub mod remote;
 pub mod route;
 pub mod server;

@@ -84,6 +84,7 @@ use crate::observe::inflight::{CallRecord, Waiting};
 use crate::observe::metrics::Metrics;
 use crate::observe::spans;
 use connection::Connection;
+pub(crate) use connection::Deliver;
 use modvirt_wire::observe::CallContextMsg;
 use modvirt_wire::{ErrorCode, ErrorDomain, RpcError};
 use std::collections::HashMap;

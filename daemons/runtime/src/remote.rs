@@ -89,7 +89,7 @@ impl RemoteProgram {
     }
 }
 
-mod procs {
+pub(crate) mod procs {
     pub const CONNECT_OPEN: i32 = 1;
     pub const CONNECT_CLOSE: i32 = 2;
     pub const CONNECT_GET_TYPE: i32 = 3;

@@ -108,6 +108,21 @@ pub async fn open_session(ctx: &CallContext, daemon: &str, scheme: &str, flags: 
     Ok(())
 }
 
+/// Whether a call of procedure `p` of program `prog`, from a client with
+/// `session`, takes the session's fast path ([`Session::relay`]): every
+/// REMOTE call for the session's daemon but the connection's own
+/// handshake and close, which [`through_session`] and the REMOTE handler
+/// take care of.
+pub fn relayed(session: &Session, prog: u32, p: &modvirt_wire::Procedure) -> bool {
+    use crate::remote::procs;
+    prog == modvirt_wire::program::REMOTE_PROGRAM
+        && !matches!(
+            p.number,
+            procs::AUTH_LIST | procs::CONNECT_SUPPORTS_FEATURE | procs::CONNECT_OPEN | procs::CONNECT_CLOSE
+        )
+        && owner(p.driver).is_none_or(|(daemon, _)| daemon == session.daemon)
+}
+
 /// Passes a call of a client with a session on: to the session's daemon,
 /// or, for another driver's procedure, to that driver's daemon.
 pub async fn through_session(ctx: &CallContext, session: &Session, payload: Vec<u8>) -> CallResult {

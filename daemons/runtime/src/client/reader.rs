@@ -205,6 +205,25 @@ pub(super) async fn read_loop(
             permit,
             context,
         );
+        // Passed on whole to another daemon: the call is written to it here
+        // and its reply written back by the session's reader (no task).
+        if client.has_session()
+            && let Some(session) = client.session()
+            && crate::route::relayed(&session, header.prog, procedure)
+        {
+            let tracked = tracked.owned(daemon);
+            let record = tracked.record.clone();
+            let c = client.clone();
+            let deliver: crate::peer::Deliver = Box::new(move |result| {
+                Box::pin(async move {
+                    let ok = result.is_ok();
+                    c.send_reply(&header, result).await;
+                    tracked.finish(ok);
+                })
+            });
+            session.relay(daemon, &record, procedure, payload, deliver).await;
+            continue;
+        }
         let ctx = CallContext {
             daemon: daemon.clone(),
             client: client.clone(),
@@ -227,8 +246,9 @@ pub(super) async fn read_loop(
         let tracked = tracked.owned(daemon);
         let c = client.clone();
         if client.has_session() {
-            // Passed on to another daemon: nothing left but waiting for its
-            // reply, so no worker is taken; one task waits and answers.
+            // The rest of a session's calls (its close, another driver's
+            // procedures): nothing left but waiting for the peer's reply,
+            // so no worker is taken; one task waits and answers.
             tokio::spawn(async move {
                 let result = call.await;
                 let ok = result.is_ok();

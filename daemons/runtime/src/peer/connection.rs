@@ -12,9 +12,10 @@
 //! closes a connection that had no call for its idle limit.
 
 use super::{CallScope, PeerError, PeerTarget, describe_io, lock};
-use crate::observe::inflight::Waiting;
+use crate::observe::inflight::{CallRecord, WaitGuard, Waiting};
+use crate::quiet::{QuietRead as OwnedReadHalf, QuietWrite as OwnedWriteHalf};
 use modvirt_wire::message::{self, LEN_SIZE, encode_frame};
-use modvirt_wire::observe::{OBSERVE_PROGRAM, OBSERVE_VERSION, procs};
+use modvirt_wire::observe::{CallContextMsg, OBSERVE_PROGRAM, OBSERVE_VERSION, procs};
 use modvirt_wire::program::{
     KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, REMOTE_PROGRAM, REMOTE_VERSION, keepalive_frame,
 };
@@ -23,13 +24,13 @@ use modvirt_wire::remote::{
     ConnectSupportsFeatureRet, feature,
 };
 use modvirt_wire::{Header, MessageType, RpcError, Status, XdrDecode, XdrEncode};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
@@ -44,6 +45,9 @@ pub(super) const OPEN_STAGE: &str = CONNECT_OPEN.1;
 
 /// How long a `PONG` may take to write before the connection is given up.
 const PONG_WRITE_LIMIT: Duration = Duration::from_secs(10);
+/// The shortest and the longest period of the reader's timer.
+const TICK_MIN: Duration = Duration::from_millis(10);
+const TICK_MAX: Duration = Duration::from_secs(1);
 /// Free space the reader makes in its buffer before each read.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -74,6 +78,66 @@ pub(super) struct Reply {
 }
 
 type ReplySender = oneshot::Sender<Result<Reply, PeerError>>;
+
+/// What a relayed call's reply is handed to: its payload or error, already
+/// checked against the call. Runs on the connection's reader (or, when the
+/// connection closes, on a task of its own).
+pub(crate) type Deliver =
+    Box<dyn FnOnce(Result<Vec<u8>, RpcError>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// A call whose reply the reader hands on itself, with no task waiting for
+/// it (a client's session: see [`Connection::relay`]).
+pub(super) struct Relay {
+    proc_: i32,
+    procedure: &'static str,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    /// The caller's wait mark, cleared when the reply (or error) arrives.
+    wait: WaitGuard,
+    deliver: Deliver,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("procedure", &self.procedure)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    /// Hands the reply (or why there is none) on.
+    async fn complete(self, daemon: &str, reply: Result<Reply, PeerError>) {
+        let Relay {
+            proc_,
+            procedure,
+            wait,
+            deliver,
+            ..
+        } = self;
+        drop(wait);
+        let result = reply
+            .and_then(|reply| reply_payload(daemon, procedure, proc_, reply))
+            .map_err(RpcError::from);
+        deliver(result).await;
+    }
+
+    fn timed_out(&self, daemon: &str) -> PeerError {
+        PeerError::Timeout {
+            daemon: daemon.to_owned(),
+            procedure: self.procedure,
+            after: self.timeout,
+        }
+    }
+}
+
+/// Who waits for a reply: a call's task, or nobody (the reader relays it).
+#[derive(Debug)]
+enum Waiter {
+    Call(ReplySender),
+    Relay(Relay),
+}
 
 /// An open connection; clones share it. The reader task stops when the last
 /// clone is dropped.
@@ -108,7 +172,9 @@ struct Shared {
 
 #[derive(Debug)]
 struct State {
-    pending: HashMap<u32, ReplySender>,
+    pending: HashMap<u32, Waiter>,
+    /// Deadlines of the relayed calls among `pending`, earliest first.
+    relay_deadlines: BTreeSet<(tokio::time::Instant, u32)>,
     /// Why the connection was closed, once it is.
     closed: Option<String>,
     /// When the last call was claimed, registered or finished.
@@ -133,12 +199,16 @@ impl Connection {
                     })
             })
             .await?;
-        let (rd, wr) = stream.into_split();
+        let (rd, wr) = crate::quiet::split(stream).map_err(|source| PeerError::Connect {
+            socket: target.socket.clone(),
+            source,
+        })?;
         let shared = Arc::new(Shared {
             daemon: target.daemon.clone(),
             writer: tokio::sync::Mutex::new(Some(wr)),
             state: Mutex::new(State {
                 pending: HashMap::new(),
+                relay_deadlines: BTreeSet::new(),
                 closed: None,
                 last_used: Instant::now(),
             }),
@@ -230,24 +300,7 @@ impl Connection {
             serial,
             peer_call: None,
         });
-        let context = Header {
-            prog: OBSERVE_PROGRAM,
-            vers: OBSERVE_VERSION,
-            proc_: procs::CALL_CONTEXT,
-            type_: MessageType::Message,
-            serial: 0,
-            status: Status::Ok,
-        };
-        let call = Header {
-            prog: REMOTE_PROGRAM,
-            vers: REMOTE_VERSION,
-            proc_,
-            type_: MessageType::Call,
-            serial,
-            status: Status::Ok,
-        };
-        let mut frames = encode_frame(&context, |e| scope.context.encode(e));
-        frames.extend_from_slice(&encode_frame(&call, |e| e.raw(args)));
+        let frames = call_frames(&scope.context, proc_, serial, args);
         scope.within(procedure, shared.write(&frames)).await?;
         scope
             .within(procedure, async {
@@ -256,6 +309,78 @@ impl Connection {
             })
             .await
     }
+}
+
+impl Connection {
+    /// Sends `CALL_CONTEXT` + `CALL proc_(args)` for the in-flight call
+    /// `record` and returns once both are written; the reader hands the
+    /// reply on to `deliver` itself, with no task waiting for it, so a
+    /// reply costs one wake-up (the reader's). So do the connection's end
+    /// (every relayed call gets `ConnectionLost`) and the call's deadline,
+    /// `timeout` from now, which the reader checks on its timer's ticks
+    /// (at most a second late). `record` is marked as waiting
+    /// on the peer until then.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn relay(
+        &self,
+        context: &CallContextMsg,
+        record: &Arc<CallRecord>,
+        proc_: i32,
+        procedure: &'static str,
+        args: &[u8],
+        timeout: Duration,
+        deliver: Deliver,
+    ) {
+        let shared = &self.inner.shared;
+        let serial = shared.next_serial.fetch_add(1, Ordering::Relaxed);
+        let wait = record.wait_on(Waiting::Peer {
+            daemon: shared.daemon.clone(),
+            procedure: procedure.to_owned(),
+            serial,
+            peer_call: None,
+        });
+        let deadline = tokio::time::Instant::now() + timeout;
+        let relay = Relay {
+            proc_,
+            procedure,
+            deadline,
+            timeout,
+            wait,
+            deliver,
+        };
+        if let Err(refused) = shared.register_relay(serial, relay) {
+            let (relay, e) = *refused;
+            relay.complete(&shared.daemon, Err(e)).await;
+            return;
+        }
+        let frames = call_frames(context, proc_, serial, args);
+        // A failed or timed-out write closes the connection, which fails
+        // the relayed call: nothing more to do here.
+        let _ = tokio::time::timeout_at(deadline, shared.write(&frames)).await;
+    }
+}
+
+/// A call's `CALL_CONTEXT` and `CALL` frames, to be written in one piece.
+fn call_frames(context: &CallContextMsg, proc_: i32, serial: u32, args: &[u8]) -> Vec<u8> {
+    let context_header = Header {
+        prog: OBSERVE_PROGRAM,
+        vers: OBSERVE_VERSION,
+        proc_: procs::CALL_CONTEXT,
+        type_: MessageType::Message,
+        serial: 0,
+        status: Status::Ok,
+    };
+    let call = Header {
+        prog: REMOTE_PROGRAM,
+        vers: REMOTE_VERSION,
+        proc_,
+        type_: MessageType::Call,
+        serial,
+        status: Status::Ok,
+    };
+    let mut frames = encode_frame(&context_header, |e| context.encode(e));
+    frames.extend_from_slice(&encode_frame(&call, |e| e.raw(args)));
+    frames
 }
 
 /// The payload of an OK reply to `procedure`; the peer's error for an ERROR
@@ -335,9 +460,47 @@ impl Shared {
         if let Some(reason) = &state.closed {
             return Err(self.lost(reason));
         }
-        state.pending.insert(serial, tx);
+        state.pending.insert(serial, Waiter::Call(tx));
         state.last_used = Instant::now();
         Ok(Pending { shared: self, serial })
+    }
+
+    /// Registers a relayed call; gives it back if the connection is closed.
+    fn register_relay(&self, serial: u32, relay: Relay) -> Result<(), Box<(Relay, PeerError)>> {
+        let mut state = lock(&self.state);
+        if let Some(reason) = &state.closed {
+            return Err(Box::new((relay, self.lost(reason))));
+        }
+        state.relay_deadlines.insert((relay.deadline, serial));
+        state.pending.insert(serial, Waiter::Relay(relay));
+        state.last_used = Instant::now();
+        Ok(())
+    }
+
+    /// Takes the waiter of `serial`'s reply off the list.
+    fn take_waiter(&self, serial: u32) -> Option<Waiter> {
+        let mut state = lock(&self.state);
+        let waiter = state.pending.remove(&serial)?;
+        if let Waiter::Relay(r) = &waiter {
+            state.relay_deadlines.remove(&(r.deadline, serial));
+        }
+        state.last_used = Instant::now();
+        Some(waiter)
+    }
+
+    /// Takes the relayed calls whose deadline has passed off the list.
+    fn expired_relays(&self, now: tokio::time::Instant) -> Vec<Relay> {
+        let mut state = lock(&self.state);
+        let mut expired = Vec::new();
+        while let Some(&(deadline, serial)) = state.relay_deadlines.first()
+            && deadline <= now
+        {
+            state.relay_deadlines.pop_first();
+            if let Some(Waiter::Relay(r)) = state.pending.remove(&serial) {
+                expired.push(r);
+            }
+        }
+        expired
     }
 
     /// Writes whole frames under the write lock.
@@ -371,10 +534,23 @@ impl Shared {
             if state.closed.is_none() {
                 state.closed = Some(reason.to_owned());
             }
+            state.relay_deadlines.clear();
             std::mem::take(&mut state.pending)
         };
-        for (_, tx) in pending {
-            let _ = tx.send(Err(self.lost(reason)));
+        for (_, waiter) in pending {
+            match waiter {
+                Waiter::Call(tx) => {
+                    let _ = tx.send(Err(self.lost(reason)));
+                }
+                Waiter::Relay(relay) => {
+                    // Its client's reply is written by a task of its own:
+                    // this may run on a writer.
+                    let (daemon, lost) = (self.daemon.clone(), self.lost(reason));
+                    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                        rt.spawn(async move { relay.complete(&daemon, Err(lost)).await });
+                    }
+                }
+            }
         }
         self.shutdown.notify_one();
     }
@@ -389,33 +565,21 @@ impl Shared {
         true
     }
 
-    /// When the reader should next check for idleness.
-    fn idle_check_at(&self, limit: Duration) -> tokio::time::Instant {
-        let state = lock(&self.state);
-        let from = if state.pending.is_empty() {
-            state.last_used
-        } else {
-            Instant::now()
-        };
-        tokio::time::Instant::from_std(from + limit)
-    }
-
-    /// Handles one frame from the peer.
-    fn dispatch(self: &Arc<Self>, header: Header, payload: Vec<u8>) {
+    /// Handles one frame from the peer; a reply to a relayed call comes
+    /// back for the reader to hand on.
+    fn dispatch(self: &Arc<Self>, header: Header, payload: Vec<u8>) -> Option<(Relay, Reply)> {
         match header.type_ {
-            MessageType::Reply | MessageType::ReplyWithFds => {
-                let tx = lock(&self.state).pending.remove(&header.serial);
-                match tx {
-                    Some(tx) => {
-                        let _ = tx.send(Ok(Reply { header, payload }));
-                    }
-                    None => tracing::debug!(
-                        target: "rpc.peer",
-                        "{}: discarding a reply nobody waits for (serial {}, procedure {})",
-                        self.daemon, header.serial, header.proc_
-                    ),
+            MessageType::Reply | MessageType::ReplyWithFds => match self.take_waiter(header.serial) {
+                Some(Waiter::Call(tx)) => {
+                    let _ = tx.send(Ok(Reply { header, payload }));
                 }
-            }
+                Some(Waiter::Relay(relay)) => return Some((relay, Reply { header, payload })),
+                None => tracing::debug!(
+                    target: "rpc.peer",
+                    "{}: discarding a reply nobody waits for (serial {}, procedure {})",
+                    self.daemon, header.serial, header.proc_
+                ),
+            },
             MessageType::Message if header.prog == KEEPALIVE_PROGRAM && header.proc_ == KEEPALIVE_PING => {
                 let shared = Arc::clone(self);
                 tokio::spawn(async move {
@@ -434,6 +598,7 @@ impl Shared {
                 self.daemon, header.type_, header.prog, header.proc_
             ),
         }
+        None
     }
 }
 
@@ -446,32 +611,26 @@ async fn read_loop(
     keepalive: Option<(Duration, u32)>,
 ) {
     let mut frames = FrameBuffer::default();
-    // Far enough never to fire when the connection is kept until dropped.
-    let never = Duration::from_secs(365 * 24 * 3600);
-    let (ping_every, ping_limit) = keepalive.unwrap_or((never, u32::MAX));
+    let (ping_every, ping_limit) = keepalive.unwrap_or((TICK_MAX, u32::MAX));
     let mut last_rx = tokio::time::Instant::now();
     let mut unanswered = 0u32;
+    // One timer for the connection's whole life rather than new ones per
+    // frame (registering timers per reply cost more than the reply): it
+    // ticks at a quarter of the shortest limit, at most every second, and
+    // each tick checks the keepalive, the idle limit and the deadlines of
+    // relayed calls.
+    let shortest = [keepalive.map(|(every, _)| every), idle_close]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(TICK_MAX);
+    let mut ticker = tokio::time::interval((shortest / 4).clamp(TICK_MIN, TICK_MAX));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let shutdown = shared.shutdown.notified();
+    tokio::pin!(shutdown);
     let reason = loop {
-        let idle_check = shared.idle_check_at(idle_close.unwrap_or(never));
-        let ping_at = last_rx + ping_every * (unanswered + 1);
         tokio::select! {
-            () = tokio::time::sleep_until(ping_at), if keepalive.is_some() => {
-                if unanswered >= ping_limit {
-                    break format!(
-                        "no keepalive answer from {} for {} s",
-                        shared.daemon,
-                        (ping_every * unanswered).as_secs_f64()
-                    );
-                }
-                unanswered += 1;
-                let shared = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let ping = keepalive_frame(KEEPALIVE_PING);
-                    if tokio::time::timeout(PONG_WRITE_LIMIT, shared.write(&ping)).await.is_err() {
-                        shared.close("the peer does not read (a PING could not be written)");
-                    }
-                });
-            }
+            biased;
             frame = frames.next(&mut rd) => match frame {
                 Ok(Some((header, payload))) => {
                     last_rx = tokio::time::Instant::now();
@@ -482,18 +641,46 @@ async fn read_loop(
                             break "nobody takes its events any more".to_owned();
                         }
                     }
-                    _ => shared.dispatch(header, payload),
+                    _ => {
+                        if let Some((relay, reply)) = shared.dispatch(header, payload) {
+                            relay.complete(&shared.daemon, Ok(reply)).await;
+                        }
+                    }
                     }
                 }
                 Ok(None) => break "the peer closed the connection".to_owned(),
                 Err(reason) => break reason,
             },
-            () = shared.shutdown.notified() => {
+            () = &mut shutdown => {
                 break shared.closed_reason().unwrap_or_else(|| "closed".to_owned());
             }
-            () = tokio::time::sleep_until(idle_check), if idle_close.is_some() => {
-                if shared.close_if_idle(idle_close.unwrap_or(never)) {
+            now = ticker.tick() => {
+                if keepalive.is_some() && now >= last_rx + ping_every * (unanswered + 1) {
+                    if unanswered >= ping_limit {
+                        break format!(
+                            "no keepalive answer from {} for {} s",
+                            shared.daemon,
+                            (ping_every * unanswered).as_secs_f64()
+                        );
+                    }
+                    unanswered += 1;
+                    let shared = Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        let ping = keepalive_frame(KEEPALIVE_PING);
+                        if tokio::time::timeout(PONG_WRITE_LIMIT, shared.write(&ping)).await.is_err() {
+                            shared.close("the peer does not read (a PING could not be written)");
+                        }
+                    });
+                }
+                if let Some(limit) = idle_close
+                    && shared.close_if_idle(limit)
+                {
                     break shared.closed_reason().unwrap_or_else(|| "idle".to_owned());
+                }
+                for relay in shared.expired_relays(now) {
+                    let timed_out = relay.timed_out(&shared.daemon);
+                    tracing::warn!(target: "rpc.peer", "{}", timed_out);
+                    relay.complete(&shared.daemon, Err(timed_out)).await;
                 }
             }
         }

@@ -7,14 +7,26 @@
 //! observed peer call); the owner's REMOTE MESSAGEs (events) are relayed to
 //! the client unchanged. When the owner's side closes, so does the
 //! client's, as with libvirt.
+//!
+//! Most calls take the fast path, [`Session::relay`]: the client's reader
+//! writes the call to the owner and the session's reader writes the reply
+//! to the client, with no task in between (two wake-ups per call, the
+//! least a hop can cost). The call is still observed as the proxy's own
+//! call (in-flight, waiting on the owner, its server span, metrics and
+//! `modvirt_peer_calls`); it has no client span of its own: the owner's
+//! server span continues the proxy's call span directly.
 
-use super::connection::{Connection, OpenOptions};
+use super::connection::{Connection, Deliver, OpenOptions};
 use super::{PeerCaller, PeerTarget, Peers, Via};
 use crate::client::Client;
+use crate::daemon::DaemonShared;
+use crate::observe::inflight::CallRecord;
+use modvirt_wire::Procedure;
 use modvirt_wire::RpcError;
 use modvirt_wire::message::encode_frame;
+use modvirt_wire::observe::CallContextMsg;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 /// How many events may wait for a slow client before the owner's reader waits.
@@ -33,6 +45,47 @@ pub struct Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.relay.abort();
+    }
+}
+
+impl Session {
+    /// Passes the call `record` of `procedure` with XDR `args` on to the
+    /// owner and returns once it is written; `deliver` gets the owner's
+    /// reply or error (see [`Connection::relay`]), within
+    /// [`crate::route::session_timeout`].
+    pub async fn relay(
+        &self,
+        d: &Arc<DaemonShared>,
+        record: &Arc<CallRecord>,
+        procedure: &'static Procedure,
+        args: &[u8],
+        deliver: Deliver,
+    ) {
+        let context = CallContextMsg {
+            traceparent: record.traceparent().unwrap_or_default(),
+            caller_daemon: d.peers.self_name().to_owned(),
+            caller_call: record.id,
+        };
+        let started = Instant::now();
+        let daemon = Arc::clone(d);
+        let peer = self.daemon.clone();
+        let deliver: Deliver = Box::new(move |result| {
+            daemon
+                .metrics
+                .peer_call_finished(&peer, procedure.name, result.is_ok(), started.elapsed());
+            deliver(result)
+        });
+        self.conn
+            .relay(
+                &context,
+                record,
+                procedure.number,
+                procedure.name,
+                args,
+                crate::route::session_timeout(d),
+                deliver,
+            )
+            .await;
     }
 }
 

@@ -1,6 +1,7 @@
 //! Peer calls against a fake peer daemon ([`fake_peer`]).
 
 mod fake_peer;
+mod relay;
 
 use super::*;
 use crate::observe::inflight::{CallGuard, InflightRegistry};
