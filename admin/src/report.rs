@@ -230,6 +230,11 @@ pub fn fmt_utc(ms: u64) -> String {
 
 /// `virsh (pid 123, uid 0)`.
 pub fn fmt_process(p: &Process) -> String {
+    // A TCP/TLS client has no process the daemon can see (pid -1, uid
+    // unknown): its `comm` already names it (`tls <DN> <address>`).
+    if p.pid < 0 {
+        return p.comm.clone();
+    }
     format!("{} (pid {}, uid {})", p.comm, p.pid, p.uid)
 }
 

@@ -6,8 +6,8 @@
 
 use modvirt_tests::raw::RawClient;
 use modvirt_tests::{
-    ChildGuard, Daemon, DaemonOptions, PidGuard, err_stderr, ok_stdout, require_tool, temp_root, virsh_at,
-    virt_daemons, wait_for,
+    ChildGuard, Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, require_tool, temp_root,
+    virsh_at, virt_daemons, wait_for,
 };
 use modvirt_wire::nodedev::{
     NodeDeviceListCapsArgs, NodeDeviceListCapsRet, NodeDeviceNameArgs, NodeListDevicesArgs,
@@ -579,4 +579,80 @@ fn the_old_list_calls_filter_by_capability_name() {
         e.text(),
         "Node device not found: no node device with matching name 'nosuch'"
     );
+}
+
+/// A call forwarded by virtqemud shows in the owner as made for the client
+/// (`virsh via virtqemud`, with the client's pid from `CONNECT_SET_IDENTITY`)
+/// and linked to virtqemud's call, which waits on it: one chain in `hangs`.
+#[test]
+fn a_forwarded_call_shows_in_the_owner_as_the_clients_via_virtqemud() {
+    let root = temp_root("modvirt-e2e-");
+    let mut env = fake_host(root.path());
+    env.push(("MODVIRT_NODEDEV_ENUM_DELAY_MS".into(), "4000".into()));
+    let qemu = Daemon::start_in(
+        "virtqemud",
+        root,
+        DaemonOptions {
+            env,
+            ..Default::default()
+        },
+    );
+    let root = qemu.root.path().to_owned();
+    let mut virsh = qemu.spawn_virsh(&["nodedev-list"]);
+    let mut st = Value::Null;
+    let mut forwarded = Value::Null;
+    let seen = wait_for(Duration::from_secs(4), || {
+        st = status(&root);
+        let Some(daemons) = st["daemons"].as_array() else {
+            return false;
+        };
+        let Some(owner) = daemons.iter().find(|d| d["name"] == "virtnodedevd") else {
+            return false;
+        };
+        forwarded = owner["inflight"]
+            .as_array()
+            .and_then(|calls| {
+                calls
+                    .iter()
+                    .find(|c| c["procedure"] == "CONNECT_LIST_ALL_NODE_DEVICES")
+                    .cloned()
+            })
+            .unwrap_or(Value::Null);
+        !forwarded.is_null()
+    });
+    assert!(seen, "{st:#}");
+    let _owner = PidGuard(daemon_pid(&root, "virtnodedevd"));
+    assert_eq!(
+        forwarded["client"]["comm"], "virsh via virtqemud",
+        "{forwarded:#}"
+    );
+    assert_eq!(forwarded["client"]["pid"], virsh.pid(), "{forwarded:#}");
+    assert_eq!(forwarded["caller"]["daemon"], "virtqemud", "{forwarded:#}");
+    let front = entry(&st, "virtqemud")["inflight"]
+        .as_array()
+        .and_then(|calls| {
+            calls
+                .iter()
+                .find(|c| c["procedure"] == "CONNECT_LIST_ALL_NODE_DEVICES")
+                .cloned()
+        })
+        .expect("virtqemud's call is in flight too");
+    assert_eq!(
+        forwarded["caller"]["call"], front["id"],
+        "{forwarded:#}\n{front:#}"
+    );
+    assert_eq!(front["waiting_on"]["kind"], "peer", "{front:#}");
+    assert_eq!(front["waiting_on"]["daemon"], "virtnodedevd", "{front:#}");
+    let hangs = virt_daemons(&root, &["hangs", "--older-than", "0"]);
+    assert!(
+        hangs.contains(&format!(
+            "virsh(pid {}) → virtqemud CONNECT_LIST_ALL_NODE_DEVICES #",
+            virsh.pid()
+        )) && hangs.contains(" waiting on enumeration"),
+        "{hangs}"
+    );
+    let done = virsh
+        .wait_exit(Duration::from_secs(10))
+        .expect("virsh finishes after the enumeration");
+    assert!(done.success());
 }

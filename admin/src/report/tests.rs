@@ -384,3 +384,19 @@ fn the_observer_forgets_itself() {
     assert_eq!(s.inflight.len(), 1);
     assert_eq!(s.inflight[0].procedure, "DOMAIN_CREATE");
 }
+
+#[test]
+fn a_network_client_is_named_without_a_process() {
+    let unix = Process {
+        pid: 123,
+        uid: 0,
+        comm: "virsh".into(),
+    };
+    assert_eq!(fmt_process(&unix), "virsh (pid 123, uid 0)");
+    let tls = Process {
+        pid: -1,
+        uid: u32::MAX,
+        comm: "tls CN=client 127.0.0.1:40000".into(),
+    };
+    assert_eq!(fmt_process(&tls), "tls CN=client 127.0.0.1:40000");
+}
