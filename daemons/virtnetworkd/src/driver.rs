@@ -5,9 +5,11 @@
 //! - [`host`]: what an active network is on the host (its bridge, with
 //!   addresses, made over rtnetlink);
 //! - [`procs`]: the REMOTE procedures, one function each;
+//! - [`events`]: clients' network event callbacks (lifecycle events);
 //! - [`leases`]: `NETWORK_GET_DHCP_LEASES`, from dnsmasq's lease file.
 
 pub mod dnsmasq;
+pub mod events;
 pub mod firewall;
 pub mod host;
 pub mod leases;
@@ -29,6 +31,8 @@ use store::Store;
 pub struct Core {
     pub daemon: Arc<DaemonShared>,
     pub store: Store,
+    /// Clients' event callbacks.
+    pub events: events::EventCallbacks,
     nets: Mutex<Nets>,
     rng: SharedRng,
 }
@@ -102,6 +106,8 @@ impl Core {
     }
 
     /// Starts every autostarted inactive network; returns how many started.
+    /// Like libvirt, this sends no `Started` event (nobody could have
+    /// registered yet).
     fn autostart(&self) -> usize {
         let mut nets = self.nets();
         let names: Vec<String> = nets
@@ -145,6 +151,7 @@ impl DriverInfo for NetworkDriver {
         let store = Store::new(&daemon.paths.config_dir, &daemon.paths.run_dir);
         let core = Arc::new(Core {
             store,
+            events: events::EventCallbacks::default(),
             nets: Mutex::new(Nets::default()),
             rng: SharedRng::new(modvirt_runtime::random_seed()),
             daemon,

@@ -1,6 +1,8 @@
 //! Arguments and return values of the REMOTE program's network procedures
 //! (`remote_protocol.x`, `remote_network_*` / `remote_connect_*_networks*`),
-//! and the public `virConnectListAllNetworksFlags`.
+//! the network event callbacks (`remote_connect_network_event_*`,
+//! `remote_network_event_lifecycle_msg`), and the public
+//! `virConnectListAllNetworksFlags`.
 
 use crate::remote::{NonnullNetwork, Uuid};
 use crate::xdr_struct;
@@ -196,6 +198,58 @@ xdr_struct! {
     }
 }
 
+/// Network events (`libvirt-network.h` as of libvirt 9.0).
+pub mod event {
+    /// `virNetworkEventID`: libvirt 9.0 has only `LIFECYCLE`
+    /// (`METADATA_CHANGE` came in 9.8).
+    pub mod id {
+        pub const LIFECYCLE: i32 = 0;
+        /// `VIR_NETWORK_EVENT_ID_LAST`: event ids are below it.
+        pub const LAST: i32 = 1;
+    }
+
+    /// `virNetworkEventLifecycleType`; the detail is always 0.
+    pub const DEFINED: i32 = 0;
+    pub const UNDEFINED: i32 = 1;
+    pub const STARTED: i32 = 2;
+    pub const STOPPED: i32 = 3;
+}
+
+xdr_struct! {
+    /// `remote_connect_network_event_register_any_args`.
+    pub struct ConnectNetworkEventRegisterAnyArgs {
+        pub event_id: i32,
+        /// Only this network's events, if set.
+        pub net: Option<NonnullNetwork>,
+    }
+}
+
+xdr_struct! {
+    /// `remote_connect_network_event_register_any_ret`.
+    pub struct ConnectNetworkEventRegisterAnyRet {
+        pub callback_id: i32,
+    }
+}
+
+xdr_struct! {
+    /// `remote_connect_network_event_deregister_any_args`.
+    pub struct ConnectNetworkEventDeregisterAnyArgs {
+        pub callback_id: i32,
+    }
+}
+
+xdr_struct! {
+    /// `remote_network_event_lifecycle_msg`: the body of a
+    /// `NETWORK_EVENT_LIFECYCLE` MESSAGE.
+    pub struct NetworkEventLifecycleMsg {
+        pub callback_id: i32,
+        pub net: NonnullNetwork,
+        /// [`event`]`::DEFINED` … `STOPPED`.
+        pub event: i32,
+        pub detail: i32,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,5 +364,53 @@ mod tests {
             NetworkGetDhcpLeasesRet::from_xdr(&short),
             Err(crate::xdr::XdrError::Truncated { .. })
         ));
+    }
+
+    #[test]
+    fn network_event_types_round_trip_in_libvirts_layout() {
+        let net = NonnullNetwork {
+            name: "mvnet".into(),
+            uuid: Uuid([9; 16]),
+        };
+        let mut net_bytes = Vec::new();
+        xdr_string(&mut net_bytes, "mvnet");
+        net_bytes.extend_from_slice(&[9; 16]);
+
+        // Registration for one network: event id, then the optional network.
+        let args = ConnectNetworkEventRegisterAnyArgs {
+            event_id: event::id::LIFECYCLE,
+            net: Some(net.clone()),
+        };
+        let mut want = vec![0, 0, 0, 0, 0, 0, 0, 1];
+        want.extend_from_slice(&net_bytes);
+        assert_eq!(args.to_xdr(), want);
+        assert_eq!(ConnectNetworkEventRegisterAnyArgs::from_xdr(&want).unwrap(), args);
+        // For every network: the pointer is absent.
+        let any = ConnectNetworkEventRegisterAnyArgs::from_xdr(&[0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+        assert_eq!((any.event_id, any.net), (0, None));
+
+        let ret = ConnectNetworkEventRegisterAnyRet { callback_id: 3 };
+        assert_eq!(ret.to_xdr(), [0, 0, 0, 3]);
+        assert_eq!(
+            ConnectNetworkEventRegisterAnyRet::from_xdr(&[0, 0, 0, 3]).unwrap(),
+            ret
+        );
+        let dereg = ConnectNetworkEventDeregisterAnyArgs::from_xdr(&[0, 0, 0, 7]).unwrap();
+        assert_eq!(dereg.callback_id, 7);
+        assert_eq!(dereg.to_xdr(), [0, 0, 0, 7]);
+
+        let msg = NetworkEventLifecycleMsg {
+            callback_id: 2,
+            net,
+            event: event::STOPPED,
+            detail: 0,
+        };
+        let mut want = vec![0, 0, 0, 2];
+        want.extend_from_slice(&net_bytes);
+        want.extend_from_slice(&[0, 0, 0, 3, 0, 0, 0, 0]);
+        assert_eq!(msg.to_xdr(), want);
+        assert_eq!(NetworkEventLifecycleMsg::from_xdr(&want).unwrap(), msg);
+        // A message cut short is refused.
+        assert!(NetworkEventLifecycleMsg::from_xdr(&want[..want.len() - 4]).is_err());
     }
 }

@@ -1,8 +1,12 @@
 //! The REMOTE network procedures, one function each, and the table that
 //! routes a call to them. Anything not here answers `VIR_ERR_NO_SUPPORT`.
+//! Changes of state send libvirt's lifecycle events ([`super::events`]):
+//! `Defined` on every define (new or replacing), `Undefined`, `Started` on
+//! start and create, `Stopped` on destroy (a transient network then goes
+//! without an `Undefined`).
 
 use super::nets::{Net, Nets, failed, internal, invalid, io_error, not_found};
-use super::{Core, host};
+use super::{Core, events, host};
 use crate::network::{BridgeUse, NetworkDef};
 use modvirt_runtime::dispatch::{CallContext, CallFuture, CallResult, check_flags, decode_args, encode_ret};
 use modvirt_wire::network::*;
@@ -13,6 +17,18 @@ use std::sync::Arc;
 /// Routes a call; `None` for procedures this driver does not implement.
 pub fn dispatch(core: Arc<Core>, ctx: &CallContext, payload: &[u8]) -> Option<CallFuture> {
     let p = ctx.procedure;
+    // Event callbacks belong to the calling client.
+    if matches!(p.number, 313 | 314) {
+        let client = ctx.client.clone();
+        let payload = payload.to_vec();
+        return Some(Box::pin(async move {
+            if p.number == 313 {
+                events::register(&core, &client, &payload)
+            } else {
+                events::deregister(&core, &client, &payload)
+            }
+        }));
+    }
     let handler: fn(&Core, &[u8], &'static modvirt_wire::Procedure) -> CallResult = match p.number {
         36 => list_defined,
         38 => list_active,
@@ -177,6 +193,7 @@ fn define_xml(core: &Core, p: &[u8], proc_: &'static modvirt_wire::Procedure) ->
     };
     let ret = ret_net(&net);
     tracing::info!(target: "network", "defined network '{}'", net.def.name);
+    core.events.emit(&net.wire(), event::DEFINED);
     nets.insert(net);
     ret
 }
@@ -213,6 +230,7 @@ fn create_xml(core: &Core, p: &[u8], proc_: &'static modvirt_wire::Procedure) ->
     let net = nets
         .by_name(&name)
         .ok_or_else(|| internal("network vanished while starting"))?;
+    core.events.emit(&net.wire(), event::STARTED);
     ret_net(net)
 }
 
@@ -239,8 +257,9 @@ pub(super) fn start(core: &Core, nets: &mut Nets, name: &str) -> Result<(), RpcE
 fn create(core: &Core, p: &[u8], _: &'static modvirt_wire::Procedure) -> CallResult {
     let a: NetworkArgs = decode_args(p)?;
     let mut nets = core.nets();
-    let name = nets.get(&a.net)?.def.name.clone();
-    start(core, &mut nets, &name)?;
+    let net = nets.get(&a.net)?.wire();
+    start(core, &mut nets, &net.name)?;
+    core.events.emit(&net, event::STARTED);
     encode_ret(&())
 }
 
@@ -254,6 +273,8 @@ fn destroy(core: &Core, p: &[u8], _: &'static modvirt_wire::Procedure) -> CallRe
     host::stop(&live, &core.store)?;
     net.live = None;
     let (name, uuid, persistent) = (net.def.name.clone(), net.def.uuid, net.persistent);
+    // Stopped, whatever happens to its status file below.
+    core.events.emit(&net.wire(), event::STOPPED);
     let path = core.store.status_path(&name);
     core.store
         .delete_status(&name)
@@ -278,6 +299,7 @@ fn undefine(core: &Core, p: &[u8], _: &'static modvirt_wire::Procedure) -> CallR
     core.store
         .delete_config(&name)
         .map_err(|e| io_error("remove network definition", &path, &e))?;
+    core.events.emit(&net.wire(), event::UNDEFINED);
     if net.active() {
         // An active network stays up, transient, as in libvirt.
         net.persistent = false;
