@@ -4,7 +4,7 @@
 //! demand.
 
 use modvirt_tests::{
-    Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, virsh_at, virt_admin_at,
+    Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, virsh_at, virsh_ro_at, virt_admin_at,
 };
 use serde_json::Value;
 
@@ -63,6 +63,15 @@ fn virsh_on_the_legacy_sockets_reaches_the_modular_daemons() {
     let list = ok_stdout(&virsh_at(&ro, &["list", "--all"]));
     assert!(list.contains("State"), "{list}");
     let e = err_stderr(&virsh_at(&ro, &["net-undefine", "proxied"]));
+    assert!(e.contains("read only access prevents virNetworkUndefine"), "{e}");
+    // `virsh -r` (VIR_CONNECT_RO in CONNECT_OPEN) too: the proxy opens the
+    // owner's connection read-write, with the client's identity, and keeps
+    // refusing changes itself.
+    let list = ok_stdout(&virsh_ro_at(&ro, &["list", "--all"]));
+    assert!(list.contains("State"), "{list}");
+    let nets = ok_stdout(&virsh_ro_at(&ro, &["net-list", "--all"]));
+    assert!(nets.contains("proxied"), "{nets}");
+    let e = err_stderr(&virsh_ro_at(&ro, &["net-undefine", "proxied"]));
     assert!(e.contains("read only access prevents virNetworkUndefine"), "{e}");
 
     // Its own admin socket.

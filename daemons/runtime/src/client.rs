@@ -123,6 +123,11 @@ pub struct Client {
     session: Mutex<Option<Arc<crate::peer::session::Session>>>,
     /// `session` is set (read without the lock on every call).
     has_session: AtomicBool,
+    /// Connections of this client's own to the owners of other drivers
+    /// whose events it registered for (by owner), so that their events
+    /// reach it; see [`crate::route::forward`].
+    pub(crate) side_sessions:
+        tokio::sync::Mutex<std::collections::HashMap<&'static str, Arc<crate::peer::session::Session>>>,
     opened: AtomicBool,
     keepalive_on: AtomicBool,
     close_callback: AtomicBool,
@@ -365,6 +370,7 @@ pub async fn serve_accepted(daemon: Arc<DaemonShared>, server: Arc<Server>, acce
         claimed: std::sync::OnceLock::new(),
         own: std::sync::OnceLock::new(),
         session: Mutex::new(None),
+        side_sessions: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         has_session: AtomicBool::new(false),
         opened: AtomicBool::new(false),
         keepalive_on: AtomicBool::new(false),

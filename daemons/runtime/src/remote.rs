@@ -180,6 +180,7 @@ async fn call(driver: Arc<dyn DriverInfo>, ctx: CallContext, payload: Vec<u8>) -
             procs::CONNECT_CLOSE => {
                 let closed = crate::route::through_session(&ctx, &session, payload).await;
                 client.set_session(None);
+                client.side_sessions.lock().await.clear();
                 client.set_open(false);
                 client.set_close_callback(false);
                 return closed;
@@ -236,7 +237,7 @@ async fn call(driver: Arc<dyn DriverInfo>, ctx: CallContext, payload: Vec<u8>) -
                     return ours.and_then(|()| Err(no_driver_for(uri)));
                 };
                 check_uri(scheme, Some(uri))?;
-                crate::route::open_session(&ctx, owner, scheme, a.flags & CONNECT_RO).await?;
+                crate::route::open_session(&ctx, owner, scheme).await?;
             }
             if a.flags & CONNECT_RO != 0 {
                 client.set_readonly();
@@ -251,6 +252,7 @@ async fn call(driver: Arc<dyn DriverInfo>, ctx: CallContext, payload: Vec<u8>) -
             encode_ret(&())
         }
         procs::CONNECT_CLOSE => {
+            client.side_sessions.lock().await.clear();
             client.set_open(false);
             client.set_close_callback(false);
             encode_ret(&())

@@ -90,7 +90,13 @@ fn target(ctx: &CallContext, daemon: &str, scheme: &str) -> PeerTarget {
 
 /// Opens a session for `ctx`'s client with the daemon owning `scheme`
 /// (its `CONNECT_OPEN`), so that its calls go there from now on.
-pub async fn open_session(ctx: &CallContext, daemon: &str, scheme: &str, flags: u32) -> Result<(), RpcError> {
+///
+/// Sessions, like shared peer connections, are opened read-write, even
+/// for a read-only client: the owner accepts the client's identity
+/// (`CONNECT_SET_IDENTITY`) only on a read-write connection, and this
+/// daemon refuses a read-only client's write procedures itself, from the
+/// table, before anything is passed on.
+pub async fn open_session(ctx: &CallContext, daemon: &str, scheme: &str) -> Result<(), RpcError> {
     let d = &ctx.daemon;
     let target = target(ctx, daemon, scheme);
     let session = d
@@ -98,9 +104,10 @@ pub async fn open_session(ctx: &CallContext, daemon: &str, scheme: &str, flags: 
         .open_session(
             PeerCaller::of(ctx),
             &target,
-            flags,
+            0,
             &ctx.client,
             session_timeout(d),
+            true,
         )
         .await?;
     tracing::debug!(target: "remote.connect", "client {} passed on to {daemon}", ctx.client.id);
@@ -145,17 +152,76 @@ pub async fn through_session(ctx: &CallContext, session: &Session, payload: Vec<
     }
 }
 
+/// Whether `p` registers or deregisters event callbacks
+/// (`CONNECT_NETWORK_EVENT_REGISTER_ANY`, …).
+fn is_event_registration(p: &modvirt_wire::Procedure) -> bool {
+    p.name.starts_with("CONNECT_")
+        && (p.name.ends_with("_EVENT_REGISTER_ANY") || p.name.ends_with("_EVENT_DEREGISTER_ANY"))
+}
+
 /// Forwards the call `ctx` (with its XDR `payload`) to the daemon owning
-/// its procedure and returns that daemon's reply.
+/// its procedure and returns that daemon's reply. Event registrations go
+/// on a connection of the client's own to the owner, as libvirt's
+/// daemons open a driver connection per client, so that the events come
+/// back to this client: see [`through_side_session`].
 pub async fn forward(ctx: &CallContext, payload: Vec<u8>) -> CallResult {
     let p = ctx.procedure;
     let Some((daemon, scheme)) = owner(p.driver) else {
         return Err(crate::dispatch::no_support(p));
     };
+    if is_event_registration(p) {
+        return through_side_session(ctx, daemon, scheme, payload).await;
+    }
     let d = &ctx.daemon;
     let target = target(ctx, daemon, scheme);
     d.peers
         .call(d, ctx, &target, p.number, p.name, payload, d.peers.call_timeout())
+        .await
+}
+
+/// Passes the call `ctx` on through the client's own connection to
+/// `daemon` (opened on first use, reopened after it broke), whose events
+/// are relayed to the client. The connection lasts until the client closes;
+/// its registrations with the owner go with it.
+async fn through_side_session(
+    ctx: &CallContext,
+    daemon: &'static str,
+    scheme: &str,
+    payload: Vec<u8>,
+) -> CallResult {
+    let d = &ctx.daemon;
+    let mut sessions = ctx.client.side_sessions.lock().await;
+    let session = match sessions.get(daemon).filter(|s| s.is_open()) {
+        Some(session) => std::sync::Arc::clone(session),
+        None => {
+            let session = d
+                .peers
+                .open_session(
+                    PeerCaller::of(ctx),
+                    &target(ctx, daemon, scheme),
+                    0,
+                    &ctx.client,
+                    session_timeout(d),
+                    false,
+                )
+                .await?;
+            tracing::debug!(target: "remote.connect", "client {}: events of {daemon} on a connection of its own", ctx.client.id);
+            let session = std::sync::Arc::new(session);
+            sessions.insert(daemon, std::sync::Arc::clone(&session));
+            session
+        }
+    };
+    drop(sessions);
+    let p = ctx.procedure;
+    d.peers
+        .session_call(
+            PeerCaller::of(ctx),
+            &session,
+            p.number,
+            p.name,
+            payload,
+            d.peers.call_timeout(),
+        )
         .await
 }
 

@@ -49,6 +49,11 @@ impl Drop for Session {
 }
 
 impl Session {
+    /// Whether the connection to the owner is still up.
+    pub fn is_open(&self) -> bool {
+        self.conn.claim()
+    }
+
     /// Passes the call `record` of `procedure` with XDR `args` on to the
     /// owner and returns once it is written; `deliver` gets the owner's
     /// reply or error (see [`Connection::relay`]), within
@@ -91,7 +96,11 @@ impl Session {
 
 impl Peers {
     /// Opens `client`'s session with the owner `target` (its URI, identity
-    /// and how to start it), with `CONNECT_OPEN` flags `flags`.
+    /// and how to start it), with `CONNECT_OPEN` flags `flags`. When the
+    /// owner's side closes, so does the client's if `ends_client` (the
+    /// client's whole connection was passed on); otherwise the session is
+    /// just over ([`Session::is_open`]).
+    #[allow(clippy::too_many_arguments)]
     pub async fn open_session(
         &self,
         caller: PeerCaller<'_>,
@@ -99,6 +108,7 @@ impl Peers {
         flags: u32,
         client: &Arc<Client>,
         timeout: Duration,
+        ends_client: bool,
     ) -> Result<Session, RpcError> {
         let (tx, mut rx) = tokio::sync::mpsc::channel(EVENT_BACKLOG);
         let options = OpenOptions {
@@ -138,8 +148,9 @@ impl Peers {
                 let frame = encode_frame(&header, |e| e.raw(&payload));
                 client.send(&frame).await;
             }
-            // The owner's side closed: so does the client's.
-            if let Some(client) = weak.upgrade() {
+            // The owner's side closed: so does the client's, if it was
+            // passed on whole.
+            if ends_client && let Some(client) = weak.upgrade() {
                 tracing::info!(target: "rpc.peer", "client {}: connection to {daemon} closed; closing the client", client.id);
                 client.close();
             }
