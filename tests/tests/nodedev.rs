@@ -16,69 +16,16 @@ use modvirt_wire::nodedev::{
 use modvirt_wire::remote::ConnectOpenArgs;
 use modvirt_wire::{XdrDecode, XdrEncode};
 use serde_json::Value;
-use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// Writes a fake sysfs under `ROOT/sys`, a udev database under
-/// `ROOT/udev` and a `pci.ids` at `ROOT/pci.ids`.
-struct FakeSys {
-    sys: PathBuf,
-}
-
-impl FakeSys {
-    fn write(&self, rel: &str, data: &[u8]) {
-        let p = self.sys.join(rel);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, data).expect("write");
-    }
-
-    fn link(&self, rel: &str, target: &str) {
-        let p = self.sys.join(rel);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        symlink(self.sys.join(target), p).expect("symlink");
-    }
-
-    /// `devices/PATH` of `subsystem`, linked from `bus/SUB/devices/` or
-    /// `class/SUB/`, with its `uevent` and attributes; PCI devices get a
-    /// 256-byte config space (libvirt reads it when privileged).
-    fn device(&self, path: &str, subsystem: &str, on_bus: bool, uevent: &str, attrs: &[(&str, &str)]) {
-        let dev = format!("devices/{path}");
-        self.write(&format!("{dev}/uevent"), uevent.as_bytes());
-        for (k, v) in attrs {
-            self.write(&format!("{dev}/{k}"), format!("{v}\n").as_bytes());
-        }
-        if subsystem == "pci" {
-            self.write(&format!("{dev}/config"), &[0u8; 256]);
-        }
-        let name = path.rsplit('/').next().expect("name");
-        let list = if on_bus {
-            format!("bus/{subsystem}")
-        } else {
-            format!("class/{subsystem}")
-        };
-        std::fs::create_dir_all(self.sys.join(&list)).expect("mkdir");
-        self.link(&format!("{dev}/subsystem"), &list);
-        let entry = if on_bus {
-            format!("{list}/devices/{name}")
-        } else {
-            format!("{list}/{name}")
-        };
-        self.link(&entry, &dev);
-    }
-
-    fn driver(&self, path: &str, bus: &str, driver: &str) {
-        let d = format!("bus/{bus}/drivers/{driver}");
-        std::fs::create_dir_all(self.sys.join(&d)).expect("mkdir");
-        self.link(&format!("devices/{path}/driver"), &d);
-    }
-}
+use virtnodedevd::fakesys::FakeSysfs;
 
 /// The host the tests below describe.
 fn fake_host(root: &Path) -> Vec<(String, String)> {
-    let f = FakeSys {
+    let f = FakeSysfs {
         sys: root.join("sys"),
+        pci_config: true,
     };
     let sata = "pci0000:00/0000:00:1f.2";
     f.device(
@@ -325,8 +272,9 @@ fn virsh_lists_and_describes_the_devices_of_a_fake_sysfs() {
     );
 
     // Devices are read again when listed: a new one shows, a gone one goes.
-    let f = FakeSys {
+    let f = FakeSysfs {
         sys: d.root.path().join("sys"),
+        pci_config: true,
     };
     f.device(
         "virtual/net/dummy0",

@@ -6,7 +6,9 @@
 //!   `MODVIRT_SYSFS`), named and typed as libvirt's udev backend does.
 //! - [`driver`]: the REMOTE node device procedures on top of them, with
 //!   the first enumeration in the background.
+//! - [`fakesys`]: a made-up sysfs tree for tests.
 
 pub mod device;
 pub mod driver;
+pub mod fakesys;
 pub mod sysfs;

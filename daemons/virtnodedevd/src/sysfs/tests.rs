@@ -4,64 +4,43 @@
 
 use super::*;
 use crate::device::{CapType, Device};
-use std::os::unix::fs::symlink;
+use crate::fakesys::FakeSysfs;
 
 /// Builds a fake sysfs (and udev database) under a temporary directory.
 pub(crate) struct Fake {
     pub dir: tempfile::TempDir,
+    tree: FakeSysfs,
 }
 
 impl Fake {
     pub fn new() -> Fake {
-        Fake {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        let dir = tempfile::tempdir().unwrap();
+        let tree = FakeSysfs {
+            sys: dir.path().join("sys"),
+            pci_config: false,
+        };
+        Fake { dir, tree }
     }
 
     pub fn sys(&self) -> PathBuf {
-        self.dir.path().join("sys")
+        self.tree.sys.clone()
     }
 
     pub fn write(&self, rel: &str, text: &str) {
-        let p = self.sys().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
+        self.tree.write(rel, text.as_bytes());
     }
 
     pub fn link(&self, rel: &str, target_rel: &str) {
-        let p = self.sys().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        symlink(self.sys().join(target_rel), p).unwrap();
+        self.tree.link(rel, target_rel);
     }
 
-    /// A device at `devices/PATH` of `subsystem` (listed under `bus/` or
-    /// `class/`), with `uevent` lines and attribute files.
+    /// A device at `devices/PATH` of `subsystem` (see [`FakeSysfs::device`]).
     pub fn device(&self, path: &str, subsystem: &str, on_bus: bool, uevent: &str, attrs: &[(&str, &str)]) {
-        let dev = format!("devices/{path}");
-        self.write(&format!("{dev}/uevent"), uevent);
-        for (k, v) in attrs {
-            self.write(&format!("{dev}/{k}"), &format!("{v}\n"));
-        }
-        let name = path.rsplit('/').next().unwrap();
-        let list = if on_bus {
-            format!("bus/{subsystem}")
-        } else {
-            format!("class/{subsystem}")
-        };
-        std::fs::create_dir_all(self.sys().join(&list)).unwrap();
-        self.link(&format!("{dev}/subsystem"), &list);
-        let entry = if on_bus {
-            format!("{list}/devices/{name}")
-        } else {
-            format!("{list}/{name}")
-        };
-        self.link(&entry, &dev);
+        self.tree.device(path, subsystem, on_bus, uevent, attrs);
     }
 
     pub fn driver(&self, path: &str, bus: &str, driver: &str) {
-        let d = format!("bus/{bus}/drivers/{driver}");
-        std::fs::create_dir_all(self.sys().join(&d)).unwrap();
-        self.link(&format!("devices/{path}/driver"), &d);
+        self.tree.driver(path, bus, driver);
     }
 
     pub fn udev(&self, id: &str, text: &str) {
