@@ -349,19 +349,8 @@ fn a_call_during_the_first_enumeration_waits_on_it_visibly() {
     assert!(waiting, "{st:#}");
     let inhibitors = entry(&st, "virtnodedevd")["idle"]["inhibitors"].to_string();
     assert!(inhibitors.contains("enumeration"), "{inhibitors}");
-    let hangs = virt_daemons(d.root.path(), &["hangs", "--older-than", "0"]);
-    assert!(
-        hangs.contains(&format!(
-            "virsh(pid {}) → virtnodedevd CONNECT_LIST_ALL_NODE_DEVICES #",
-            virsh.pid()
-        )) && hangs.contains(" waiting on enumeration"),
-        "{hangs}"
-    );
-
-    let done = virsh
-        .wait_exit(Duration::from_secs(10))
-        .expect("virsh finishes after the enumeration");
-    assert!(done.success());
+    assert_hangs_on_enumeration(d.root.path(), &virsh, "virtnodedevd");
+    finishes_after_enumeration(&mut virsh);
     assert_eq!(std::fs::read_to_string(&out).expect("out"), ALL);
     let boot = virt_daemons(d.root.path(), &["boot"]);
     let step = boot.lines().find(|l| l.contains("enumerate")).unwrap_or("");
@@ -591,14 +580,24 @@ fn a_forwarded_call_shows_in_the_owner_as_the_clients_via_virtqemud() {
     );
     assert_eq!(front["waiting_on"]["kind"], "peer", "{front:#}");
     assert_eq!(front["waiting_on"]["daemon"], "virtnodedevd", "{front:#}");
-    let hangs = virt_daemons(&root, &["hangs", "--older-than", "0"]);
+    assert_hangs_on_enumeration(&root, &virsh, "virtqemud");
+    finishes_after_enumeration(&mut virsh);
+}
+
+/// `virt-daemons hangs` shows `virsh`'s call to `front` as one chain
+/// ending in virtnodedevd's wait on its enumeration.
+fn assert_hangs_on_enumeration(root: &Path, virsh: &ChildGuard, front: &str) {
+    let hangs = virt_daemons(root, &["hangs", "--older-than", "0"]);
     assert!(
         hangs.contains(&format!(
-            "virsh(pid {}) → virtqemud CONNECT_LIST_ALL_NODE_DEVICES #",
+            "virsh(pid {}) → {front} CONNECT_LIST_ALL_NODE_DEVICES #",
             virsh.pid()
         )) && hangs.contains(" waiting on enumeration"),
         "{hangs}"
     );
+}
+
+fn finishes_after_enumeration(virsh: &mut ChildGuard) {
     let done = virsh
         .wait_exit(Duration::from_secs(10))
         .expect("virsh finishes after the enumeration");

@@ -106,19 +106,8 @@ impl MacAddr {
     /// Parses `xx:xx:xx:xx:xx:xx` (one or two hex digits per byte), refusing
     /// multicast addresses, with libvirt's messages.
     pub fn parse(text: &str) -> Result<Self, XmlError> {
-        let bad = || XmlError::BadMac(format!("unable to parse mac address '{text}'"));
-        let mut mac = [0u8; 6];
-        let mut parts = text.split(':');
-        for byte in &mut mac {
-            let part = parts.next().ok_or_else(bad)?;
-            if part.is_empty() || part.len() > 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(bad());
-            }
-            *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
-        }
-        if parts.next().is_some() {
-            return Err(bad());
-        }
+        let mac = mac_bytes(text)
+            .ok_or_else(|| XmlError::BadMac(format!("unable to parse mac address '{text}'")))?;
         if mac[0] & 1 == 1 {
             return Err(XmlError::BadMac(format!(
                 "expected unicast mac address, found multicast '{text}'"
@@ -126,6 +115,28 @@ impl MacAddr {
         }
         Ok(Self(mac))
     }
+}
+
+/// Six groups of one or two hex digits split by `:`, nothing else.
+fn mac_bytes(text: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for byte in &mut mac {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        *byte = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+/// libvirt's `virMacAddrParse`: six groups of one or two hex digits split
+/// by `:`; anything from a blank or control character on is ignored (lease
+/// files, nwfilter attributes). Any address, multicast included.
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let end = text.find(|c: char| c <= ' ').unwrap_or(text.len());
+    mac_bytes(&text[..end])
 }
 
 impl fmt::Display for MacAddr {
@@ -243,5 +254,25 @@ mod tests {
             e.to_string(),
             "invalid argument: expected unicast mac address, found multicast '01:00:5e:00:00:01'"
         );
+    }
+
+    #[test]
+    fn macs_parse_as_libvirt_parses_them() {
+        assert_eq!(
+            parse_mac("52:54:0:a:BB:cc"),
+            Some([0x52, 0x54, 0, 0xa, 0xbb, 0xcc])
+        );
+        assert_eq!(parse_mac("01:00:5e:00:00:01\n"), Some([1, 0, 0x5e, 0, 0, 1]));
+        for bad in [
+            "",
+            "52:54:00:aa:bb",
+            "52:54:00:aa:bb:cc:dd",
+            "52-54-00-aa-bb-cc",
+            "152:54:00:aa:bb:cc",
+            "+2:54:00:aa:bb:cc",
+            "52:54:00:aa:bb:",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad:?}");
+        }
     }
 }

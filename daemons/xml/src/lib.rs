@@ -12,7 +12,7 @@ pub mod ids;
 pub mod tree;
 pub mod writer;
 
-pub use ids::{MacAddr, RandomSource, SharedRng, format_uuid, generate_uuid, parse_uuid};
+pub use ids::{MacAddr, RandomSource, SharedRng, format_uuid, generate_uuid, parse_mac, parse_uuid};
 pub use tree::{Element, MAX_DEPTH, parse_tree};
 pub use writer::{Attrs, XmlWriter};
 

@@ -119,6 +119,20 @@ async fn lookup(
     Ok(String::from_xdr(&reply).unwrap())
 }
 
+/// `e` is libvirt's timeout error for the lookup after `after` seconds.
+fn assert_lookup_timed_out(e: &RpcError, after: &str) {
+    assert_eq!(
+        e.text(),
+        format!(
+            "Timed out during operation: no reply from virtnetworkd to NETWORK_LOOKUP_BY_NAME after {after} s"
+        )
+    );
+    assert_eq!(
+        (e.code, e.domain),
+        (ErrorCode::OPERATION_TIMEOUT, ErrorDomain::RPC)
+    );
+}
+
 fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len
         && s.bytes()
@@ -350,14 +364,7 @@ async fn a_silent_peer_times_out_and_its_late_reply_is_discarded() {
         .await
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(
-        e.text(),
-        "Timed out during operation: no reply from virtnetworkd to NETWORK_LOOKUP_BY_NAME after 0.2 s"
-    );
-    assert_eq!(
-        (e.code, e.domain),
-        (ErrorCode::OPERATION_TIMEOUT, ErrorDomain::RPC)
-    );
+    assert_lookup_timed_out(&e, "0.2");
     assert_eq!(caller.waiting(), None);
 
     let e = lookup(

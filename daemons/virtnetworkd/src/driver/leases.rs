@@ -69,22 +69,7 @@ pub enum LeaseLineError {
     Mac(String),
 }
 
-/// Parses a MAC address as libvirt's `virMacAddrParse` does: six groups of
-/// one or two hex digits separated by `:`, anything from a control
-/// character or space on ignored.
-pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
-    let end = text.find(|c: char| c <= ' ').unwrap_or(text.len());
-    let mut mac = [0u8; 6];
-    let mut parts = text[..end].split(':');
-    for byte in &mut mac {
-        let part = parts.next()?;
-        if part.is_empty() || part.len() > 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        *byte = u8::from_str_radix(part, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
-}
+pub use modvirt_xml::parse_mac;
 
 fn star_is_none(field: Option<&str>) -> Option<String> {
     field.filter(|f| *f != "*").map(str::to_owned)
@@ -357,26 +342,6 @@ soon 52:54:00:aa:bb:cd 10.77.0.11 * *
             "1 ::::: 1.2.3.4 * *",
         ] {
             assert!(parse_line(junk).is_err(), "{junk:?}");
-        }
-    }
-
-    #[test]
-    fn macs_parse_as_libvirt_parses_them() {
-        assert_eq!(
-            parse_mac("52:54:0:a:BB:cc"),
-            Some([0x52, 0x54, 0, 0xa, 0xbb, 0xcc])
-        );
-        assert_eq!(parse_mac("01:00:5e:00:00:01\n"), Some([1, 0, 0x5e, 0, 0, 1]));
-        for bad in [
-            "",
-            "52:54:00:aa:bb",
-            "52:54:00:aa:bb:cc:dd",
-            "52-54-00-aa-bb-cc",
-            "152:54:00:aa:bb:cc",
-            "+2:54:00:aa:bb:cc",
-            "52:54:00:aa:bb:",
-        ] {
-            assert_eq!(parse_mac(bad), None, "{bad:?}");
         }
     }
 

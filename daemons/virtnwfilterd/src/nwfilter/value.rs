@@ -71,21 +71,7 @@ pub fn parse_uint(text: &str, base: u32) -> Option<u32> {
     Some(if negative { v.wrapping_neg() } else { v })
 }
 
-/// libvirt's `virMacAddrParse`: six groups of one or two hex digits split
-/// by `:`; anything from a blank or control character on is ignored.
-pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
-    let end = text.find(|c: char| c <= ' ').unwrap_or(text.len());
-    let mut mac = [0u8; 6];
-    let mut parts = text[..end].split(':');
-    for byte in &mut mac {
-        let part = parts.next()?;
-        if part.is_empty() || part.len() > 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        *byte = u8::from_str_radix(part, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
-}
+pub use modvirt_xml::parse_mac;
 
 /// How many leading one bits `bytes` has, if it is ones then zeros
 /// (libvirt's `virSocketAddrGetNumNetmaskBits`, `checkValidMask`).
