@@ -174,9 +174,27 @@ fn virsh_manages_networks_on_virtnetworkd() {
     );
     let e = err_stderr(&virsh(&["net-destroy", "mvnet"]));
     assert!(
-        e.contains("Requested operation is not valid: network is not active"),
+        e.contains("Requested operation is not valid: network 'mvnet' is not active"),
         "{e}"
     );
+
+    // A transient network cannot be undefined; destroying it makes it go.
+    let tmp = write_xml(
+        d.root.path(),
+        "mvtmp.xml",
+        "<network>\n  <name>mvtmp</name>\n  <bridge name='mvtmp0'/>\n</network>\n",
+    );
+    ok_stdout(&virsh(&["net-create", &tmp]));
+    let e = err_stderr(&virsh(&["net-undefine", "mvtmp"]));
+    assert!(
+        e.contains("Requested operation is not valid: can't undefine transient network"),
+        "{e}"
+    );
+    let list = ok_stdout(&virsh(&["net-list"]));
+    assert!(list.contains("mvtmp"), "still there, active: {list}");
+    ok_stdout(&virsh(&["net-destroy", "mvtmp"]));
+    let list = ok_stdout(&virsh(&["net-list", "--all"]));
+    assert!(!list.contains("mvtmp"), "{list}");
 
     let e = err_stderr(&virsh(&["net-info", "nosuch"]));
     assert!(

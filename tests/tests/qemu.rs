@@ -271,6 +271,71 @@ fn lifecycle_events_reach_virsh_event() {
     }
 }
 
+/// `CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY` / `_DEREGISTER_ANY` on the
+/// wire (no guest needed): libvirt's errors for an unknown event id and an
+/// unknown callback, and a callback only its own connection removes.
+#[test]
+fn domain_event_registrations_get_libvirts_errors() {
+    use modvirt_tests::raw::RawClient;
+    use modvirt_wire::domain::{
+        DomainEventCallbackDeregisterAnyArgs, DomainEventCallbackRegisterAnyArgs,
+        DomainEventCallbackRegisterAnyRet, event,
+    };
+    use modvirt_wire::{ErrorCode, ErrorDomain, RpcError, XdrDecode, XdrEncode};
+    const REGISTER: i32 = 316;
+    const DEREGISTER: i32 = 317;
+
+    let d = Daemon::start("virtqemud", DaemonOptions::default());
+    let open = || {
+        let mut c = RawClient::connect_rw(&d);
+        c.auth_list();
+        c.open(0);
+        c
+    };
+    let register = |c: &mut RawClient, event_id: i32| {
+        c.rpc(
+            REGISTER,
+            &DomainEventCallbackRegisterAnyArgs { event_id, dom: None }.to_xdr(),
+        )
+    };
+    let deregister = |c: &mut RawClient, callback_id: i32| {
+        c.rpc(
+            DEREGISTER,
+            &DomainEventCallbackDeregisterAnyArgs { callback_id }.to_xdr(),
+        )
+    };
+    let assert_internal = |e: &RpcError, want: &str| {
+        assert_eq!(
+            (e.code, e.domain),
+            (ErrorCode::INTERNAL_ERROR, ErrorDomain::RPC),
+            "{e}"
+        );
+        assert_eq!(
+            e.message.as_deref(),
+            Some(format!("internal error: {want}").as_str())
+        );
+    };
+
+    let mut c = open();
+    for id in [event::id::LAST, -1] {
+        let e = register(&mut c, id).expect_err("unknown event id refused");
+        assert_internal(&e, &format!("unsupported event ID {id}"));
+    }
+    let e = deregister(&mut c, 42).expect_err("unknown callback refused");
+    assert_internal(&e, "domain event callback 42 not registered");
+
+    let ret = register(&mut c, event::id::LIFECYCLE).expect("register lifecycle");
+    let id = DomainEventCallbackRegisterAnyRet::from_xdr(&ret)
+        .expect("register ret")
+        .callback_id;
+    let mut other = open();
+    let e = deregister(&mut other, id).expect_err("another connection's callback");
+    assert_internal(&e, &format!("domain event callback {id} not registered"));
+    deregister(&mut c, id).expect("its owner removes it");
+    let e = deregister(&mut c, id).expect_err("removed once");
+    assert_internal(&e, &format!("domain event callback {id} not registered"));
+}
+
 #[test]
 fn bad_definitions_are_refused_and_lose_nothing() {
     let (d, _g) = qemud(&[]);

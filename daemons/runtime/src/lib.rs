@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod daemonize;
 pub mod dispatch;
 pub mod entropy;
+pub mod events;
 pub mod fsutil;
 pub mod identity;
 pub mod idle;

@@ -3,8 +3,10 @@
 //! for a network connection: each registration belongs to one client
 //! connection, has a callback id, an event id and optionally one network
 //! (matched by UUID); events go out as REMOTE `MESSAGE` frames
-//! (`NETWORK_EVENT_LIFECYCLE`) with serial 1. Registrations of a client that
-//! has gone (or closed its connection) are dropped when next seen.
+//! (`NETWORK_EVENT_LIFECYCLE`) with serial 1. The list itself, and
+//! forgetting the registrations of clients that have gone (or closed their
+//! connection), is the runtime's ([`modvirt_runtime::events`]); the network
+//! events and their errors are ours.
 //!
 //! Read-only connections may register, as in libvirt: events reveal no
 //! more than listing networks does.
@@ -12,68 +14,30 @@
 use super::Core;
 use modvirt_runtime::client::Client;
 use modvirt_runtime::dispatch::{CallResult, decode_args, encode_ret};
-use modvirt_wire::message::encode_frame;
+use modvirt_runtime::events::{Callbacks, EventFilter, Listener};
 use modvirt_wire::network::{
     ConnectNetworkEventDeregisterAnyArgs, ConnectNetworkEventRegisterAnyArgs,
     ConnectNetworkEventRegisterAnyRet, NetworkEventLifecycleMsg, event,
 };
-use modvirt_wire::program::{REMOTE_PROGRAM, REMOTE_VERSION};
 use modvirt_wire::remote::{NonnullNetwork, Uuid};
-use modvirt_wire::{ErrorCode, ErrorDomain, Header, MessageType, RpcError, Status, XdrEncode};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use modvirt_wire::{ErrorCode, ErrorDomain, RpcError};
+use std::sync::Arc;
 
 /// `REMOTE_PROC_NETWORK_EVENT_LIFECYCLE`.
 pub const PROC_LIFECYCLE: i32 = 315;
 
-/// Whom events go to: a client connection (a stand-in in unit tests).
-pub trait Listener: Send + Sync + 'static {
-    /// The connection's id, unique in the daemon.
-    fn id(&self) -> u64;
-    /// Closed, failed, or no longer open: its registrations are void.
-    fn gone(&self) -> bool;
-}
-
-impl Listener for Client {
-    fn id(&self) -> u64 {
-        self.id
-    }
-
-    fn gone(&self) -> bool {
-        self.is_closed() || !self.is_open()
-    }
-}
-
-#[derive(Debug)]
-struct Registration<C> {
-    callback_id: i32,
-    event_id: i32,
-    /// Only this network's events, if set.
-    net: Option<Uuid>,
-    client: Weak<C>,
-    client_id: u64,
-}
-
-/// The callbacks of the daemon.
+/// The callbacks of the daemon (of stand-in clients in unit tests).
 #[derive(Debug)]
 pub struct EventCallbacks<C = Client> {
-    inner: Mutex<Inner<C>>,
+    list: Callbacks<EventFilter, C>,
 }
 
 impl<C> Default for EventCallbacks<C> {
     fn default() -> Self {
         Self {
-            inner: Mutex::new(Inner {
-                next_id: 0,
-                list: Vec::new(),
-            }),
+            list: Callbacks::default(),
         }
     }
-}
-
-#[derive(Debug)]
-struct Inner<C> {
-    next_id: i32,
-    list: Vec<Registration<C>>,
 }
 
 /// Why a registration or deregistration was refused; on the wire
@@ -98,108 +62,69 @@ impl From<EventError> for RpcError {
 }
 
 impl<C: Listener> EventCallbacks<C> {
-    fn lock(&self) -> MutexGuard<'_, Inner<C>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Registers `event_id` (libvirt 9.0 knows only lifecycle) for `client`,
     /// for every network or only `net`; returns the callback id.
     pub fn register(&self, client: &Arc<C>, event_id: i32, net: Option<Uuid>) -> Result<i32, EventError> {
         if !(0..event::id::LAST).contains(&event_id) {
             return Err(EventError::UnknownEvent(event_id));
         }
-        let mut inner = self.lock();
-        inner
-            .list
-            .retain(|r| r.client.upgrade().is_some_and(|c| !c.gone()));
-        let callback_id = inner.next_id;
-        inner.next_id = inner.next_id.wrapping_add(1).max(0);
-        inner.list.push(Registration {
-            callback_id,
-            event_id,
-            net,
-            client: Arc::downgrade(client),
-            client_id: client.id(),
-        });
-        Ok(callback_id)
+        Ok(self.list.register(
+            client,
+            EventFilter {
+                event_id,
+                object: net,
+            },
+        ))
     }
 
     /// Removes a registration of `client` (another client's id is unknown
     /// to it, as in libvirt).
     pub fn deregister(&self, client: &C, callback_id: i32) -> Result<(), EventError> {
-        let mut inner = self.lock();
-        let at = inner
-            .list
-            .iter()
-            .position(|r| r.callback_id == callback_id && r.client_id == client.id())
-            .ok_or(EventError::UnknownCallback(callback_id))?;
-        inner.list.remove(at);
-        Ok(())
+        if self.list.deregister(client, callback_id) {
+            Ok(())
+        } else {
+            Err(EventError::UnknownCallback(callback_id))
+        }
     }
 
     /// Registrations of clients still connected.
     pub fn len(&self) -> usize {
-        self.lock()
-            .list
-            .iter()
-            .filter(|r| r.client.upgrade().is_some_and(|c| !c.gone()))
-            .count()
+        self.list.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The payload of lifecycle `event` of `net` for a registration, if
+    /// it wants it.
+    fn lifecycle(
+        net: &NonnullNetwork,
+        event: i32,
+    ) -> impl FnMut(i32, &EventFilter) -> Option<NetworkEventLifecycleMsg> + '_ {
+        move |callback_id, f| {
+            f.wants(event::id::LIFECYCLE, &net.uuid)
+                .then(|| NetworkEventLifecycleMsg {
+                    callback_id,
+                    net: net.clone(),
+                    event,
+                    detail: 0,
+                })
+        }
+    }
+
     /// The lifecycle frames to send for `event` of `net`, and to whom.
     /// Clients gone are forgotten.
     pub fn frames(&self, net: &NonnullNetwork, event: i32) -> Vec<(Arc<C>, Vec<u8>)> {
-        let mut inner = self.lock();
-        inner
-            .list
-            .retain(|r| r.client.upgrade().is_some_and(|c| !c.gone()));
-        inner
-            .list
-            .iter()
-            .filter(|r| r.event_id == event::id::LIFECYCLE && r.net.is_none_or(|u| u == net.uuid))
-            .filter_map(|r| {
-                let client = r.client.upgrade()?;
-                let frame = message(
-                    PROC_LIFECYCLE,
-                    &NetworkEventLifecycleMsg {
-                        callback_id: r.callback_id,
-                        net: net.clone(),
-                        event,
-                        detail: 0,
-                    },
-                );
-                Some((client, frame))
-            })
-            .collect()
+        self.list.frames(PROC_LIFECYCLE, Self::lifecycle(net, event))
     }
-}
 
-impl EventCallbacks<Client> {
     /// Sends lifecycle `event` of `net` to every client registered for it,
     /// each on a task of its own (a client that does not read never holds
     /// the driver up).
     pub fn emit(&self, net: &NonnullNetwork, event: i32) {
-        for (client, frame) in self.frames(net, event) {
-            tokio::spawn(async move { client.send(&frame).await });
-        }
+        self.list.emit(PROC_LIFECYCLE, Self::lifecycle(net, event));
     }
-}
-
-/// A REMOTE event `MESSAGE` (serial 1, as libvirt sends them).
-pub fn message(proc_: i32, body: &impl XdrEncode) -> Vec<u8> {
-    let h = Header {
-        prog: REMOTE_PROGRAM,
-        vers: REMOTE_VERSION,
-        proc_,
-        type_: MessageType::Message,
-        serial: 1,
-        status: Status::Ok,
-    };
-    encode_frame(&h, |e| body.encode(e))
 }
 
 /// `CONNECT_NETWORK_EVENT_REGISTER_ANY`.
@@ -220,14 +145,18 @@ pub fn deregister(core: &Core, client: &Client, p: &[u8]) -> CallResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use modvirt_wire::XdrDecode;
     use modvirt_wire::message::split_body;
+    use modvirt_wire::program::REMOTE_PROGRAM;
+    use modvirt_wire::{MessageType, Status, XdrDecode};
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
 
+    /// A client that records the frames delivered to it.
     #[derive(Debug)]
     struct Fake {
         id: u64,
         gone: AtomicBool,
+        got: Mutex<Vec<Vec<u8>>>,
     }
 
     impl Listener for Fake {
@@ -238,12 +167,17 @@ mod tests {
         fn gone(&self) -> bool {
             self.gone.load(Ordering::Relaxed)
         }
+
+        fn deliver(self: Arc<Self>, frame: Vec<u8>) {
+            self.got.lock().unwrap().push(frame);
+        }
     }
 
     fn fake(id: u64) -> Arc<Fake> {
         Arc::new(Fake {
             id,
             gone: AtomicBool::new(false),
+            got: Mutex::new(Vec::new()),
         })
     }
 
@@ -348,5 +282,23 @@ mod tests {
         // Callback ids are never reused for a new registration.
         let next = cbs.register(&c, event::id::LIFECYCLE, None).unwrap();
         assert_eq!(next, 3);
+    }
+
+    #[test]
+    fn emit_delivers_lifecycle_frames_to_the_registered() {
+        let cbs = EventCallbacks::<Fake>::default();
+        let (a, b) = (fake(1), fake(2));
+        let id = cbs
+            .register(&a, event::id::LIFECYCLE, Some(Uuid([1; 16])))
+            .unwrap();
+        cbs.register(&b, event::id::LIFECYCLE, Some(Uuid([2; 16])))
+            .unwrap();
+        cbs.emit(&net("one", 1), event::STARTED);
+        let got = std::mem::take(&mut *a.got.lock().unwrap());
+        assert_eq!(
+            sent(got.into_iter().map(|f| (a.clone(), f)).collect()),
+            [(1, id, event::STARTED)]
+        );
+        assert!(b.got.lock().unwrap().is_empty());
     }
 }

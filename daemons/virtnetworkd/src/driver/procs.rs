@@ -268,7 +268,7 @@ fn destroy(core: &Core, p: &[u8], _: &'static modvirt_wire::Procedure) -> CallRe
     let mut nets = core.nets();
     let net = nets.get_mut(&a.net)?;
     let Some(live) = net.live.clone() else {
-        return Err(invalid("network is not active"));
+        return Err(invalid(format!("network '{}' is not active", net.def.name)));
     };
     host::stop(&live, &core.store)?;
     net.live = None;
@@ -292,7 +292,7 @@ fn undefine(core: &Core, p: &[u8], _: &'static modvirt_wire::Procedure) -> CallR
     let mut nets = core.nets();
     let net = nets.get_mut(&a.net)?;
     if !net.persistent {
-        return Err(invalid("network is not persistent"));
+        return Err(invalid("can't undefine transient network"));
     }
     let name = net.def.name.clone();
     let path = core.store.config_path(&name);

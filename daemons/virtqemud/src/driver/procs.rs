@@ -537,27 +537,13 @@ async fn job_stats(core: &Core, _: &CallContext, p: &[u8]) -> CallResult {
 async fn event_register(core: &Core, ctx: &CallContext, p: &[u8]) -> CallResult {
     let a: DomainEventCallbackRegisterAnyArgs = decode_args(p)?;
     let dom = a.dom.map(|d| d.uuid);
-    let id = core.events.register(&ctx.client, a.event_id, dom).map_err(|e| {
-        RpcError::new(
-            ErrorCode::INVALID_ARG,
-            ErrorDomain::QEMU,
-            "invalid argument",
-            e.to_string(),
-        )
-    })?;
+    let id = core.events.register(&ctx.client, a.event_id, dom)?;
     encode_ret(&DomainEventCallbackRegisterAnyRet { callback_id: id })
 }
 
 async fn event_deregister(core: &Core, ctx: &CallContext, p: &[u8]) -> CallResult {
     let a: DomainEventCallbackDeregisterAnyArgs = decode_args(p)?;
-    core.events.deregister(&ctx.client, a.callback_id).map_err(|e| {
-        RpcError::new(
-            ErrorCode::INVALID_ARG,
-            ErrorDomain::QEMU,
-            "invalid argument",
-            e.to_string(),
-        )
-    })?;
+    core.events.deregister(&ctx.client, a.callback_id)?;
     encode_ret(&())
 }
 
