@@ -326,3 +326,39 @@ fn a_peer_that_cannot_be_started_gives_libvirts_connect_error() {
     assert!(e.contains(&want), "{e}");
     assert!(child.exited().is_none(), "virtqemud keeps serving");
 }
+
+/// A network without a bridge name gets the first `virbrN` that is neither
+/// another network's nor a host link.
+#[test]
+fn a_new_network_skips_bridge_names_the_host_uses() {
+    let d = Daemon::start(
+        "virtnetworkd",
+        DaemonOptions {
+            netns: true,
+            ..Default::default()
+        },
+    );
+    for name in ["virbr0", "virbr2"] {
+        let out = ip_in_netns_of(d.pid(), &["link", "add", name, "type", "bridge"]);
+        assert!(out.is_empty(), "{out}");
+    }
+    let uri = network_uri(&d);
+    let virsh = |args: &[&str]| ok_stdout(&virsh_at(&uri, args));
+    let bridge_of = |name: &str| {
+        let xml = virsh(&["net-dumpxml", name]);
+        xml.lines()
+            .find_map(|l| l.trim().strip_prefix("<bridge name='"))
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for (net, bridge) in [("first", "virbr1"), ("second", "virbr3")] {
+        let file = write_xml(
+            d.root.path(),
+            &format!("{net}.xml"),
+            &format!("<network><name>{net}</name></network>"),
+        );
+        virsh(&["net-define", &file]);
+        assert_eq!(bridge_of(net), bridge);
+    }
+}

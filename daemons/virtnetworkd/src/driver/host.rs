@@ -127,6 +127,15 @@ pub fn is_up(def: &NetworkDef) -> bool {
     def.bridge_name().is_none_or(link_exists)
 }
 
+/// The names of the host's links (one netlink dump); empty if they cannot
+/// be listed.
+pub fn link_names() -> std::collections::HashSet<String> {
+    Netlink::open()
+        .and_then(|mut nl| nl.links())
+        .map(|links| links.into_iter().map(|l| l.name).collect())
+        .unwrap_or_default()
+}
+
 /// Whether a host link called `name` exists (a bridge name a network may
 /// not take for itself).
 pub fn link_exists(name: &str) -> bool {

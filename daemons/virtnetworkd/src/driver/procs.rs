@@ -71,10 +71,13 @@ fn xml_error(e: crate::network::NetworkXmlError) -> RpcError {
 fn parse(core: &Core, xml: &str, nets: &Nets) -> Result<NetworkDef, RpcError> {
     let mut def = NetworkDef::parse(xml, &mut core.rng()).map_err(xml_error)?;
     let uuid = def.uuid;
+    // Listed once, when a candidate bridge name is first checked (picking
+    // `virbrN` may check several).
+    let host_links = std::cell::OnceCell::new();
     let bridge_use = |name: &str| {
         if nets.bridge_in_use(name, Some(&uuid)) {
             BridgeUse::OtherNetwork
-        } else if host::link_exists(name) {
+        } else if host_links.get_or_init(host::link_names).contains(name) {
             BridgeUse::HostDevice
         } else {
             BridgeUse::Free
