@@ -10,76 +10,45 @@
 //!
 //! Every file is written whole to a temporary name and renamed.
 
-use modvirt_runtime::fsutil::{read_xml_files, remove_if_present, write_atomic};
+use modvirt_runtime::fsutil::{Definitions, HiddenFiles};
 use std::io;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
 pub struct Store {
-    pub config_dir: PathBuf,
-    pub autostart_dir: PathBuf,
-    pub status_dir: PathBuf,
+    defs: Definitions,
     /// `ROOT/var/lib/libvirt`: dnsmasq's files go in `dnsmasq/`.
     pub lib_dir: PathBuf,
+}
+
+/// A store is its definitions directory (configs, autostart links,
+/// status files: [`Definitions`]) plus what is its driver's own, below.
+impl std::ops::Deref for Store {
+    type Target = Definitions;
+
+    fn deref(&self) -> &Definitions {
+        &self.defs
+    }
 }
 
 impl Store {
     /// `etc` is the daemon's configuration directory (`ROOT/etc/libvirt`),
     /// `run` its runtime directory (`ROOT/run/libvirt`).
     pub fn new(etc: &Path, run: &Path) -> Store {
-        let config_dir = etc.join("qemu/networks");
         // ROOT/etc/libvirt → ROOT/var/lib/libvirt, as libvirt's layout.
         let lib_dir = etc.parent().and_then(Path::parent).map_or_else(
             || PathBuf::from("/var/lib/libvirt"),
             |root| root.join("var/lib/libvirt"),
         );
         Store {
-            autostart_dir: config_dir.join("autostart"),
-            config_dir,
-            status_dir: run.join("network"),
+            defs: Definitions::new(etc.join("qemu/networks"), run.join("network"), HiddenFiles::Skip),
             lib_dir,
         }
     }
 
     /// Where network `name`'s dnsmasq keeps its files.
     pub fn dnsmasq_files(&self, name: &str) -> super::dnsmasq::Files {
-        super::dnsmasq::Files::new(&self.lib_dir, &self.status_dir, name)
-    }
-
-    pub fn config_path(&self, name: &str) -> PathBuf {
-        self.config_dir.join(format!("{name}.xml"))
-    }
-
-    pub fn autostart_path(&self, name: &str) -> PathBuf {
-        self.autostart_dir.join(format!("{name}.xml"))
-    }
-
-    pub fn status_path(&self, name: &str) -> PathBuf {
-        self.status_dir.join(format!("{name}.xml"))
-    }
-
-    pub fn save_config(&self, name: &str, xml: &str) -> io::Result<()> {
-        write_atomic(&self.config_path(name), xml.as_bytes())
-    }
-
-    /// Removes the definition and its autostart link.
-    pub fn delete_config(&self, name: &str) -> io::Result<()> {
-        remove_if_present(&self.autostart_path(name))?;
-        remove_if_present(&self.config_path(name))
-    }
-
-    pub fn autostart(&self, name: &str) -> bool {
-        self.autostart_path(name).symlink_metadata().is_ok()
-    }
-
-    pub fn set_autostart(&self, name: &str, on: bool) -> io::Result<()> {
-        let link = self.autostart_path(name);
-        if !on {
-            return remove_if_present(&link);
-        }
-        std::fs::create_dir_all(&self.autostart_dir)?;
-        remove_if_present(&link)?;
-        std::os::unix::fs::symlink(self.config_path(name), link)
+        super::dnsmasq::Files::new(&self.lib_dir, self.defs.status_dir(), name)
     }
 
     pub fn save_status(&self, name: &str, live_xml: &str) -> io::Result<()> {
@@ -90,22 +59,13 @@ impl Store {
             doc.push('\n');
         }
         doc.push_str("</networkstatus>\n");
-        write_atomic(&self.status_path(name), doc.as_bytes())
-    }
-
-    pub fn delete_status(&self, name: &str) -> io::Result<()> {
-        remove_if_present(&self.status_path(name))
-    }
-
-    /// `(name, xml)` of every definition, and what could not be read.
-    pub fn configs(&self) -> (Vec<(String, String)>, Vec<String>) {
-        read_xml_files(&self.config_dir, true)
+        self.defs.save_status(name, &doc)
     }
 
     /// `(name, live network xml)` of every status file, and what could not
     /// be read.
     pub fn statuses(&self) -> (Vec<(String, String)>, Vec<String>) {
-        let (files, mut problems) = read_xml_files(&self.status_dir, true);
+        let (files, mut problems) = self.defs.statuses();
         let mut out = Vec::new();
         for (name, doc) in files {
             match unwrap_status(&doc) {

@@ -17,9 +17,7 @@ use std::path::{Path, PathBuf};
 /// The driver's directories.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pub config_dir: PathBuf,
-    pub autostart_dir: PathBuf,
-    pub status_dir: PathBuf,
+    defs: Definitions,
     pub lib_dir: PathBuf,
     pub log_dir: PathBuf,
 }
@@ -37,7 +35,7 @@ pub struct Status {
 }
 
 pub use modvirt_runtime::fsutil::write_atomic;
-use modvirt_runtime::fsutil::{read_xml_files, remove_if_present};
+use modvirt_runtime::fsutil::{Definitions, HiddenFiles};
 
 fn unescape_attr(s: &str) -> String {
     s.replace("&apos;", "'")
@@ -92,29 +90,25 @@ impl Status {
     }
 }
 
+/// A store is its definitions directory (configs, autostart links,
+/// status files: [`Definitions`]) plus what is its driver's own, below.
+impl std::ops::Deref for Store {
+    type Target = Definitions;
+
+    fn deref(&self) -> &Definitions {
+        &self.defs
+    }
+}
+
 impl Store {
     /// The directories under `etc`, `run`, `lib` and `log` (the daemon's
     /// `…/etc/libvirt`, `…/run/libvirt`, `…/var/lib/libvirt`, `…/var/log/libvirt`).
     pub fn new(etc: &Path, run: &Path, lib: &Path, log: &Path) -> Store {
         Store {
-            config_dir: etc.join("qemu"),
-            autostart_dir: etc.join("qemu/autostart"),
-            status_dir: run.join("qemu"),
+            defs: Definitions::new(etc.join("qemu"), run.join("qemu"), HiddenFiles::Skip),
             lib_dir: lib.join("qemu"),
             log_dir: log.join("qemu"),
         }
-    }
-
-    pub fn config_path(&self, name: &str) -> PathBuf {
-        self.config_dir.join(format!("{name}.xml"))
-    }
-
-    pub fn autostart_path(&self, name: &str) -> PathBuf {
-        self.autostart_dir.join(format!("{name}.xml"))
-    }
-
-    pub fn status_path(&self, name: &str) -> PathBuf {
-        self.status_dir.join(format!("{name}.xml"))
     }
 
     pub fn log_path(&self, name: &str) -> PathBuf {
@@ -129,50 +123,8 @@ impl Store {
         self.lib_dir.join(format!("domain-{id}-{short}"))
     }
 
-    pub fn save_config(&self, name: &str, xml: &str) -> io::Result<()> {
-        write_atomic(&self.config_path(name), xml.as_bytes())
-    }
-
-    /// Removes the definition and its autostart link.
-    pub fn delete_config(&self, name: &str) -> io::Result<()> {
-        self.set_autostart(name, false)?;
-        remove_if_present(&self.config_path(name))
-    }
-
-    pub fn autostart(&self, name: &str) -> bool {
-        self.autostart_path(name).symlink_metadata().is_ok()
-    }
-
-    pub fn set_autostart(&self, name: &str, on: bool) -> io::Result<()> {
-        let link = self.autostart_path(name);
-        if on {
-            std::fs::create_dir_all(&self.autostart_dir)?;
-            let tmp = self.autostart_dir.join(format!(".{name}.xml.tmp"));
-            let _ = std::fs::remove_file(&tmp);
-            std::os::unix::fs::symlink(self.config_path(name), &tmp)?;
-            std::fs::rename(&tmp, &link)
-        } else {
-            remove_if_present(&link)
-        }
-    }
-
-    /// Every persistent definition: (file name without `.xml`, its text),
-    /// sorted by name; unreadable files are reported, not fatal.
-    pub fn configs(&self) -> (Vec<(String, String)>, Vec<String>) {
-        read_xml_files(&self.config_dir, true)
-    }
-
     pub fn save_status(&self, name: &str, status: &Status) -> io::Result<()> {
-        write_atomic(&self.status_path(name), status.to_xml().as_bytes())
-    }
-
-    pub fn delete_status(&self, name: &str) -> io::Result<()> {
-        remove_if_present(&self.status_path(name))
-    }
-
-    /// Every status file left by a previous run.
-    pub fn statuses(&self) -> (Vec<(String, String)>, Vec<String>) {
-        read_xml_files(&self.status_dir, true)
+        self.defs.save_status(name, &status.to_xml())
     }
 }
 
@@ -203,7 +155,7 @@ mod tests {
             configs.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
-        let names: Vec<_> = std::fs::read_dir(&s.config_dir)
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("etc/qemu"))
             .unwrap()
             .flatten()
             .map(|e| e.file_name())

@@ -10,83 +10,36 @@
 //!
 //! Every file is written whole to a temporary name and renamed.
 
-use modvirt_runtime::fsutil::{read_xml_files, remove_if_present, write_atomic};
-use std::io;
-use std::path::{Path, PathBuf};
+use modvirt_runtime::fsutil::{Definitions, HiddenFiles};
+use std::path::Path;
 
 #[derive(Debug, Clone)]
 pub struct Store {
-    pub config_dir: PathBuf,
-    pub autostart_dir: PathBuf,
-    pub status_dir: PathBuf,
+    defs: Definitions,
+}
+
+/// A store is its definitions directory (configs, autostart links,
+/// status files: [`Definitions`]) plus what is its driver's own, below.
+impl std::ops::Deref for Store {
+    type Target = Definitions;
+
+    fn deref(&self) -> &Definitions {
+        &self.defs
+    }
 }
 
 impl Store {
     /// `etc` is the daemon's configuration directory (`ROOT/etc/libvirt`),
     /// `run` its runtime directory (`ROOT/run/libvirt`).
     pub fn new(etc: &Path, run: &Path) -> Store {
-        let config_dir = etc.join("storage");
         Store {
-            autostart_dir: config_dir.join("autostart"),
-            config_dir,
-            status_dir: run.join("storage"),
+            defs: Definitions::new(etc.join("storage"), run.join("storage"), HiddenFiles::Read),
         }
-    }
-
-    pub fn config_path(&self, name: &str) -> PathBuf {
-        self.config_dir.join(format!("{name}.xml"))
-    }
-
-    pub fn autostart_path(&self, name: &str) -> PathBuf {
-        self.autostart_dir.join(format!("{name}.xml"))
-    }
-
-    pub fn status_path(&self, name: &str) -> PathBuf {
-        self.status_dir.join(format!("{name}.xml"))
-    }
-
-    pub fn save_config(&self, name: &str, xml: &str) -> io::Result<()> {
-        write_atomic(&self.config_path(name), xml.as_bytes())
-    }
-
-    /// Removes the definition and its autostart link.
-    pub fn delete_config(&self, name: &str) -> io::Result<()> {
-        remove_if_present(&self.autostart_path(name))?;
-        remove_if_present(&self.config_path(name))
     }
 
     /// Whether the autostart link exists and points at the definition.
     pub fn autostart(&self, name: &str) -> bool {
-        std::fs::read_link(self.autostart_path(name)).is_ok_and(|target| target == self.config_path(name))
-    }
-
-    pub fn set_autostart(&self, name: &str, on: bool) -> io::Result<()> {
-        let link = self.autostart_path(name);
-        if !on {
-            return remove_if_present(&link);
-        }
-        std::fs::create_dir_all(&self.autostart_dir)?;
-        remove_if_present(&link)?;
-        std::os::unix::fs::symlink(self.config_path(name), link)
-    }
-
-    /// Writes the status file (`xml` is the whole `<poolstate>` document).
-    pub fn save_status(&self, name: &str, xml: &str) -> io::Result<()> {
-        write_atomic(&self.status_path(name), xml.as_bytes())
-    }
-
-    pub fn delete_status(&self, name: &str) -> io::Result<()> {
-        remove_if_present(&self.status_path(name))
-    }
-
-    /// `(name, xml)` of every definition, and what could not be read.
-    pub fn configs(&self) -> (Vec<(String, String)>, Vec<String>) {
-        read_xml_files(&self.config_dir, false)
-    }
-
-    /// `(name, xml)` of every status file, and what could not be read.
-    pub fn statuses(&self) -> (Vec<(String, String)>, Vec<String>) {
-        read_xml_files(&self.status_dir, false)
+        self.defs.autostart_links_config(name)
     }
 }
 
