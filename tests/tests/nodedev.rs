@@ -402,18 +402,25 @@ fn the_real_sysfs_has_a_computer_at_the_root_of_every_device() {
     );
 }
 
-#[test]
-fn nodedev_list_through_virtqemud_starts_virtnodedevd_as_its_peer() {
+/// virtqemud on a fresh root holding a fake host (which the virtnodedevd it
+/// starts inherits), with `extra_env`.
+fn virtqemud_on_fake_host(extra_env: &[(&str, &str)]) -> Daemon {
     let root = temp_root("modvirt-e2e-");
-    let env = fake_host(root.path());
-    let qemu = Daemon::start_in(
+    let mut env = fake_host(root.path());
+    env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    Daemon::start_in(
         "virtqemud",
         root,
         DaemonOptions {
             env,
             ..Default::default()
         },
-    );
+    )
+}
+
+#[test]
+fn nodedev_list_through_virtqemud_starts_virtnodedevd_as_its_peer() {
+    let qemu = virtqemud_on_fake_host(&[]);
     let root = qemu.root.path().to_owned();
     assert_eq!(ok_stdout(&qemu.virsh(&["nodedev-list"])), ALL);
     let pid_file = root.join("run/virtnodedevd.pid");
@@ -523,17 +530,7 @@ fn the_old_list_calls_filter_by_capability_name() {
 /// and linked to virtqemud's call, which waits on it: one chain in `hangs`.
 #[test]
 fn a_forwarded_call_shows_in_the_owner_as_the_clients_via_virtqemud() {
-    let root = temp_root("modvirt-e2e-");
-    let mut env = fake_host(root.path());
-    env.push(("MODVIRT_NODEDEV_ENUM_DELAY_MS".into(), "4000".into()));
-    let qemu = Daemon::start_in(
-        "virtqemud",
-        root,
-        DaemonOptions {
-            env,
-            ..Default::default()
-        },
-    );
+    let qemu = virtqemud_on_fake_host(&[("MODVIRT_NODEDEV_ENUM_DELAY_MS", "4000")]);
     let root = qemu.root.path().to_owned();
     let mut virsh = qemu.spawn_virsh(&["nodedev-list"]);
     let mut st = Value::Null;
