@@ -3,10 +3,11 @@
 //! for a network connection: each registration belongs to one client
 //! connection, has a callback id, an event id and optionally one network
 //! (matched by UUID); events go out as REMOTE `MESSAGE` frames
-//! (`NETWORK_EVENT_LIFECYCLE`) with serial 1. The list itself, and
-//! forgetting the registrations of clients that have gone (or closed their
-//! connection), is the runtime's ([`modvirt_runtime::events`]); the network
-//! events and their errors are ours.
+//! (`NETWORK_EVENT_LIFECYCLE`) with serial 1. The list itself, its checks
+//! and refusals, and forgetting the registrations of clients that have gone
+//! (or closed their connection), are the runtime's
+//! ([`modvirt_runtime::events`]); the network events, and how libvirt's
+//! refusals name them, are ours.
 //!
 //! Read-only connections may register, as in libvirt: events reveal no
 //! more than listing networks does.
@@ -14,123 +15,59 @@
 use super::Core;
 use modvirt_runtime::client::Client;
 use modvirt_runtime::dispatch::{CallResult, decode_args, encode_ret};
-use modvirt_runtime::events::{Callbacks, EventFilter, Listener};
+use modvirt_runtime::events::{EventFilter, EventKind, EventList};
 use modvirt_wire::network::{
     ConnectNetworkEventDeregisterAnyArgs, ConnectNetworkEventRegisterAnyArgs,
     ConnectNetworkEventRegisterAnyRet, NetworkEventLifecycleMsg, event,
 };
-use modvirt_wire::remote::{NonnullNetwork, Uuid};
-use modvirt_wire::{ErrorCode, ErrorDomain, RpcError};
+use modvirt_wire::remote::NonnullNetwork;
 use std::sync::Arc;
 
 /// `REMOTE_PROC_NETWORK_EVENT_LIFECYCLE`.
 pub const PROC_LIFECYCLE: i32 = 315;
 
-/// The callbacks of the daemon (of stand-in clients in unit tests).
-#[derive(Debug)]
-pub struct EventCallbacks<C = Client> {
-    list: Callbacks<EventFilter, C>,
+/// Network events as libvirt's refusals word them (libvirt 9.0 knows only
+/// lifecycle).
+const KIND: EventKind = EventKind::new("network", "unsupported network event ID", event::id::LAST);
+
+/// The callbacks of the daemon.
+#[derive(Debug, Default)]
+pub struct EventCallbacks {
+    /// Registrations, for every network or one (matched by UUID).
+    pub list: EventList,
 }
 
-impl<C> Default for EventCallbacks<C> {
-    fn default() -> Self {
-        Self {
-            list: Callbacks::default(),
-        }
-    }
-}
-
-/// Why a registration or deregistration was refused; on the wire
-/// libvirt's `VIR_ERR_INTERNAL_ERROR` from the RPC layer.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum EventError {
-    #[error("unsupported network event ID {0}")]
-    UnknownEvent(i32),
-    #[error("network event callback {0} not registered")]
-    UnknownCallback(i32),
-}
-
-impl From<EventError> for RpcError {
-    fn from(e: EventError) -> Self {
-        RpcError::new(
-            ErrorCode::INTERNAL_ERROR,
-            ErrorDomain::RPC,
-            "internal error",
-            e.to_string(),
-        )
-    }
-}
-
-impl<C: Listener> EventCallbacks<C> {
-    /// Registers `event_id` (libvirt 9.0 knows only lifecycle) for `client`,
-    /// for every network or only `net`; returns the callback id.
-    pub fn register(&self, client: &Arc<C>, event_id: i32, net: Option<Uuid>) -> Result<i32, EventError> {
-        if !(0..event::id::LAST).contains(&event_id) {
-            return Err(EventError::UnknownEvent(event_id));
-        }
-        Ok(self.list.register(
-            client,
-            EventFilter {
-                event_id,
-                object: net,
-            },
-        ))
-    }
-
-    /// Removes a registration of `client` (another client's id is unknown
-    /// to it, as in libvirt).
-    pub fn deregister(&self, client: &C, callback_id: i32) -> Result<(), EventError> {
-        if self.list.deregister(client, callback_id) {
-            Ok(())
-        } else {
-            Err(EventError::UnknownCallback(callback_id))
-        }
-    }
-
-    /// Registrations of clients still connected.
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The payload of lifecycle `event` of `net` for a registration, if
-    /// it wants it.
-    fn lifecycle(
-        net: &NonnullNetwork,
-        event: i32,
-    ) -> impl FnMut(i32, &EventFilter) -> Option<NetworkEventLifecycleMsg> + '_ {
-        move |callback_id, f| {
-            f.wants(event::id::LIFECYCLE, &net.uuid)
-                .then(|| NetworkEventLifecycleMsg {
-                    callback_id,
-                    net: net.clone(),
-                    event,
-                    detail: 0,
-                })
-        }
-    }
-
-    /// The lifecycle frames to send for `event` of `net`, and to whom.
-    /// Clients gone are forgotten.
-    pub fn frames(&self, net: &NonnullNetwork, event: i32) -> Vec<(Arc<C>, Vec<u8>)> {
-        self.list.frames(PROC_LIFECYCLE, Self::lifecycle(net, event))
-    }
-
+impl EventCallbacks {
     /// Sends lifecycle `event` of `net` to every client registered for it,
     /// each on a task of its own (a client that does not read never holds
     /// the driver up).
     pub fn emit(&self, net: &NonnullNetwork, event: i32) {
-        self.list.emit(PROC_LIFECYCLE, Self::lifecycle(net, event));
+        self.list.emit(PROC_LIFECYCLE, lifecycle(net, event));
+    }
+}
+
+/// The payload of lifecycle `event` of `net` for a registration, if it
+/// wants it.
+fn lifecycle(
+    net: &NonnullNetwork,
+    event: i32,
+) -> impl FnMut(i32, &EventFilter) -> Option<NetworkEventLifecycleMsg> + '_ {
+    move |callback_id, f| {
+        f.wants(event::id::LIFECYCLE, &net.uuid)
+            .then(|| NetworkEventLifecycleMsg {
+                callback_id,
+                net: net.clone(),
+                event,
+                detail: 0,
+            })
     }
 }
 
 /// `CONNECT_NETWORK_EVENT_REGISTER_ANY`.
 pub fn register(core: &Core, client: &Arc<Client>, p: &[u8]) -> CallResult {
     let a: ConnectNetworkEventRegisterAnyArgs = decode_args(p)?;
-    let callback_id = core.events.register(client, a.event_id, a.net.map(|n| n.uuid))?;
+    let (list, net) = (&core.events.list, a.net.map(|n| n.uuid));
+    let callback_id = list.register_checked(client, a.event_id, net, &KIND)?;
     tracing::debug!(target: "network", "client {}: network event callback {callback_id} registered", client.id);
     encode_ret(&ConnectNetworkEventRegisterAnyRet { callback_id })
 }
@@ -138,48 +75,20 @@ pub fn register(core: &Core, client: &Arc<Client>, p: &[u8]) -> CallResult {
 /// `CONNECT_NETWORK_EVENT_DEREGISTER_ANY`.
 pub fn deregister(core: &Core, client: &Client, p: &[u8]) -> CallResult {
     let a: ConnectNetworkEventDeregisterAnyArgs = decode_args(p)?;
-    core.events.deregister(client, a.callback_id)?;
+    let list = &core.events.list;
+    list.deregister_checked(client, a.callback_id, &KIND)?;
     encode_ret(&())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use modvirt_runtime::events::{Listener, Recorder};
+    use modvirt_wire::RpcError;
     use modvirt_wire::message::split_body;
     use modvirt_wire::program::REMOTE_PROGRAM;
+    use modvirt_wire::remote::Uuid;
     use modvirt_wire::{MessageType, Status, XdrDecode};
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    /// A client that records the frames delivered to it.
-    #[derive(Debug)]
-    struct Fake {
-        id: u64,
-        gone: AtomicBool,
-        got: Mutex<Vec<Vec<u8>>>,
-    }
-
-    impl Listener for Fake {
-        fn id(&self) -> u64 {
-            self.id
-        }
-
-        fn gone(&self) -> bool {
-            self.gone.load(Ordering::Relaxed)
-        }
-
-        fn deliver(self: Arc<Self>, frame: Vec<u8>) {
-            self.got.lock().unwrap().push(frame);
-        }
-    }
-
-    fn fake(id: u64) -> Arc<Fake> {
-        Arc::new(Fake {
-            id,
-            gone: AtomicBool::new(false),
-            got: Mutex::new(Vec::new()),
-        })
-    }
 
     fn net(name: &str, uuid: u8) -> NonnullNetwork {
         NonnullNetwork {
@@ -188,8 +97,13 @@ mod tests {
         }
     }
 
+    /// The lifecycle frames for `event` of `net`, and to whom.
+    fn frames(cbs: &EventList<Recorder>, net: &NonnullNetwork, event: i32) -> Vec<(Arc<Recorder>, Vec<u8>)> {
+        cbs.frames(PROC_LIFECYCLE, lifecycle(net, event))
+    }
+
     /// (client id, callback id, event) of each frame, decoded.
-    fn sent(frames: Vec<(Arc<Fake>, Vec<u8>)>) -> Vec<(u64, i32, i32)> {
+    fn sent(frames: Vec<(Arc<Recorder>, Vec<u8>)>) -> Vec<(u64, i32, i32)> {
         frames
             .into_iter()
             .map(|(c, f)| {
@@ -200,29 +114,33 @@ mod tests {
                 );
                 let m = NetworkEventLifecycleMsg::from_xdr(payload).unwrap();
                 assert_eq!(m.detail, 0);
-                (c.id, m.callback_id, m.event)
+                (c.id(), m.callback_id, m.event)
             })
             .collect()
     }
 
+    /// Registers `c` for lifecycle events of every network, or of `only`.
+    fn register(cbs: &EventList<Recorder>, c: &Arc<Recorder>, only: Option<u8>) -> i32 {
+        let net = only.map(|b| Uuid([b; 16]));
+        cbs.register_checked(c, event::id::LIFECYCLE, net, &KIND).unwrap()
+    }
+
     #[test]
     fn a_registration_for_one_network_sees_only_its_events() {
-        let cbs = EventCallbacks::<Fake>::default();
-        let (a, b) = (fake(1), fake(2));
-        let all = cbs.register(&a, event::id::LIFECYCLE, None).unwrap();
-        let only = cbs
-            .register(&b, event::id::LIFECYCLE, Some(Uuid([2; 16])))
-            .unwrap();
+        let cbs = EventList::<Recorder>::default();
+        let (a, b) = (Recorder::new(1), Recorder::new(2));
+        let all = register(&cbs, &a, None);
+        let only = register(&cbs, &b, Some(2));
         assert_ne!(all, only);
         assert_eq!(
-            sent(cbs.frames(&net("one", 1), event::DEFINED)),
+            sent(frames(&cbs, &net("one", 1), event::DEFINED)),
             [(1, all, event::DEFINED)]
         );
         assert_eq!(
-            sent(cbs.frames(&net("two", 2), event::STOPPED)),
+            sent(frames(&cbs, &net("two", 2), event::STOPPED)),
             [(1, all, event::STOPPED), (2, only, event::STOPPED)]
         );
-        let m = cbs.frames(&net("two", 2), event::STARTED);
+        let m = frames(&cbs, &net("two", 2), event::STARTED);
         let (_, payload) = split_body(&m[1].1[4..]).unwrap();
         assert_eq!(
             NetworkEventLifecycleMsg::from_xdr(payload).unwrap().net,
@@ -232,73 +150,41 @@ mod tests {
 
     #[test]
     fn unknown_event_ids_and_callbacks_get_libvirts_errors() {
-        let cbs = EventCallbacks::<Fake>::default();
-        let a = fake(1);
+        let cbs = EventList::<Recorder>::default();
+        let (a, b) = (Recorder::new(1), Recorder::new(2));
         for id in [1, -1, i32::MAX] {
-            let e = cbs.register(&a, id, None).unwrap_err();
-            assert_eq!(e, EventError::UnknownEvent(id));
-            let rpc = RpcError::from(e);
-            assert_eq!(
-                (rpc.code, rpc.domain),
-                (ErrorCode::INTERNAL_ERROR, ErrorDomain::RPC)
-            );
-            assert_eq!(
-                rpc.message.as_deref(),
-                Some(format!("internal error: unsupported network event ID {id}").as_str())
-            );
+            let rpc = RpcError::from(cbs.register_checked(&a, id, None, &KIND).unwrap_err());
+            let want = format!("internal error: unsupported network event ID {id}");
+            assert_eq!(rpc.message.as_deref(), Some(want.as_str()));
         }
         assert!(cbs.is_empty());
-        let id = cbs.register(&a, event::id::LIFECYCLE, None).unwrap();
+        let id = register(&cbs, &a, None);
         // Another client cannot remove it; its owner can, once.
-        let b = fake(2);
-        assert_eq!(cbs.deregister(&b, id), Err(EventError::UnknownCallback(id)));
+        let e = cbs.deregister_checked(&b, id, &KIND).unwrap_err();
         assert_eq!(
-            RpcError::from(EventError::UnknownCallback(7)).message.as_deref(),
-            Some("internal error: network event callback 7 not registered")
+            e.to_string(),
+            format!("network event callback {id} not registered")
         );
-        cbs.deregister(&a, id).unwrap();
-        assert_eq!(cbs.deregister(&a, id), Err(EventError::UnknownCallback(id)));
-        assert!(cbs.frames(&net("one", 1), event::DEFINED).is_empty());
+        cbs.deregister_checked(&a, id, &KIND).unwrap();
+        assert!(cbs.deregister_checked(&a, id, &KIND).is_err());
+        assert!(frames(&cbs, &net("one", 1), event::DEFINED).is_empty());
     }
 
     #[test]
-    fn clients_that_left_lose_their_registrations() {
-        let cbs = EventCallbacks::<Fake>::default();
-        let (a, b, c) = (fake(1), fake(2), fake(3));
-        for x in [&a, &b, &c] {
-            cbs.register(x, event::id::LIFECYCLE, None).unwrap();
-        }
-        assert_eq!(cbs.len(), 3);
-        drop(a);
-        b.gone.store(true, Ordering::Relaxed);
-        assert_eq!(
-            sent(cbs.frames(&net("one", 1), event::UNDEFINED))
-                .iter()
-                .map(|s| s.0)
-                .collect::<Vec<_>>(),
-            [3]
-        );
-        assert_eq!(cbs.len(), 1);
-        // Callback ids are never reused for a new registration.
-        let next = cbs.register(&c, event::id::LIFECYCLE, None).unwrap();
-        assert_eq!(next, 3);
-    }
-
-    #[test]
-    fn emit_delivers_lifecycle_frames_to_the_registered() {
-        let cbs = EventCallbacks::<Fake>::default();
-        let (a, b) = (fake(1), fake(2));
-        let id = cbs
-            .register(&a, event::id::LIFECYCLE, Some(Uuid([1; 16])))
-            .unwrap();
-        cbs.register(&b, event::id::LIFECYCLE, Some(Uuid([2; 16])))
-            .unwrap();
-        cbs.emit(&net("one", 1), event::STARTED);
-        let got = std::mem::take(&mut *a.got.lock().unwrap());
+    fn lifecycle_events_reach_the_registered_gone_or_not() {
+        let cbs = EventList::<Recorder>::default();
+        let (a, b, c) = (Recorder::new(1), Recorder::new(2), Recorder::new(3));
+        let id = register(&cbs, &a, Some(1));
+        register(&cbs, &b, Some(2));
+        register(&cbs, &c, None);
+        c.set_gone(true);
+        cbs.emit(PROC_LIFECYCLE, lifecycle(&net("one", 1), event::STARTED));
+        let got = a.take();
         assert_eq!(
             sent(got.into_iter().map(|f| (a.clone(), f)).collect()),
             [(1, id, event::STARTED)]
         );
-        assert!(b.got.lock().unwrap().is_empty());
+        assert!(b.take().is_empty(), "another network's");
+        assert!(c.take().is_empty(), "gone");
     }
 }

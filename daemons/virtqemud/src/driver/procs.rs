@@ -537,13 +537,15 @@ async fn job_stats(core: &Core, _: &CallContext, p: &[u8]) -> CallResult {
 async fn event_register(core: &Core, ctx: &CallContext, p: &[u8]) -> CallResult {
     let a: DomainEventCallbackRegisterAnyArgs = decode_args(p)?;
     let dom = a.dom.map(|d| d.uuid);
-    let id = core.events.register(&ctx.client, a.event_id, dom)?;
+    let list = &core.events.list;
+    let id = list.register_checked(&ctx.client, a.event_id, dom, &super::events::KIND)?;
     encode_ret(&DomainEventCallbackRegisterAnyRet { callback_id: id })
 }
 
 async fn event_deregister(core: &Core, ctx: &CallContext, p: &[u8]) -> CallResult {
     let a: DomainEventCallbackDeregisterAnyArgs = decode_args(p)?;
-    core.events.deregister(&ctx.client, a.callback_id)?;
+    let list = &core.events.list;
+    list.deregister_checked(&ctx.client, a.callback_id, &super::events::KIND)?;
     encode_ret(&())
 }
 
