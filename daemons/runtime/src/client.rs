@@ -132,6 +132,9 @@ pub struct Client {
     keepalive_on: AtomicBool,
     close_callback: AtomicBool,
     writer: tokio::sync::Mutex<WriteHalf>,
+    /// Event frames waiting to be written, in order, by the client's event
+    /// writer task (started with the first event).
+    events_out: Mutex<Option<tokio::sync::mpsc::Sender<Vec<u8>>>>,
     kill: Notify,
     killed: AtomicBool,
     last_rx: Mutex<Instant>,
@@ -264,6 +267,32 @@ impl Client {
         self.kill.notify_one();
     }
 
+    /// Queues an event frame for this client without waiting: frames are
+    /// written in the order queued, by one task per client, so a client
+    /// that does not read never holds up whoever emits the event. Past
+    /// [`EVENT_QUEUE`] frames waiting, new events are dropped (logged).
+    pub fn queue_event(self: &Arc<Self>, frame: Vec<u8>) {
+        let mut out = self.events_out.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = out.get_or_insert_with(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(EVENT_QUEUE);
+            let client = Arc::downgrade(self);
+            tokio::spawn(async move {
+                while let Some(frame) = rx.recv().await {
+                    let Some(client) = client.upgrade() else { return };
+                    client.send(&frame).await;
+                }
+            });
+            tx
+        });
+        if tx.try_send(frame).is_err() {
+            tracing::warn!(
+                target: "rpc.client",
+                "client {}: {EVENT_QUEUE} events wait to be written; dropping an event",
+                self.id
+            );
+        }
+    }
+
     /// Writes one whole frame; errors mean the client is gone and are ignored.
     pub async fn send(&self, frame: &[u8]) {
         let mut w = self.writer.lock().await;
@@ -306,6 +335,9 @@ impl Client {
         self.last_rx.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
     }
 }
+
+/// How many event frames may wait for one client before new ones are dropped.
+pub const EVENT_QUEUE: usize = 1024;
 
 /// Serves one accepted UNIX-socket connection until it ends.
 pub async fn serve(daemon: Arc<DaemonShared>, server: Arc<Server>, stream: UnixStream, role: SocketRole) {
@@ -378,6 +410,7 @@ pub async fn serve_accepted(daemon: Arc<DaemonShared>, server: Arc<Server>, acce
         writer: tokio::sync::Mutex::new(wr),
         kill: Notify::new(),
         killed: AtomicBool::new(false),
+        events_out: Mutex::new(None),
         last_rx: Mutex::new(Instant::now()),
         missed_pings: AtomicU32::new(0),
     });

@@ -38,7 +38,8 @@ pub trait Listener: Send + Sync + 'static {
     /// Closed, failed, or no longer open: its registrations are void.
     fn gone(&self) -> bool;
     /// Sends one whole event frame without waiting for it to be written
-    /// (a client that does not read never holds the driver up).
+    /// (a client that does not read never holds the driver up); one
+    /// client's frames are written in the order delivered.
     fn deliver(self: Arc<Self>, frame: Vec<u8>);
 }
 
@@ -54,8 +55,8 @@ impl Listener for Client {
     fn deliver(self: Arc<Self>, frame: Vec<u8>) {
         // Events are emitted by calls and driver tasks, always on the
         // daemon's runtime; without one there is nobody to write to.
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move { self.send(&frame).await });
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.queue_event(frame);
         }
     }
 }
