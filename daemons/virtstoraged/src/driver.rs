@@ -8,9 +8,12 @@
 //! - [`qemu_img`]: qcow2 volumes, made and measured by `qemu-img`;
 //! - [`lifecycle`]: starting and refreshing pools and probing volumes,
 //!   without holding the registry lock across the slow parts;
-//! - [`procs`] and [`vol_procs`]: the REMOTE procedures, one function each.
+//! - [`procs`] and [`vol_procs`]: the REMOTE procedures, one function each;
+//! - [`events`]: clients' storage pool event callbacks (lifecycle and
+//!   refresh events).
 
 pub mod backend;
+pub mod events;
 pub mod lifecycle;
 pub mod pools;
 pub mod procs;
@@ -32,6 +35,8 @@ use store::Store;
 pub struct Core {
     pub daemon: Arc<DaemonShared>,
     pub store: Store,
+    /// Clients' event callbacks.
+    pub events: events::EventCallbacks,
     pools: Mutex<Pools>,
     rng: SharedRng,
 }
@@ -40,6 +45,7 @@ impl Core {
     pub fn new(daemon: Arc<DaemonShared>) -> Self {
         Self {
             store: Store::new(&daemon.paths.config_dir, &daemon.paths.run_dir),
+            events: events::EventCallbacks::default(),
             pools: Mutex::new(Pools::default()),
             rng: SharedRng::new(modvirt_runtime::random_seed()),
             daemon,

@@ -1,7 +1,10 @@
 //! Arguments and return values of the REMOTE program's storage procedures
 //! (`remote_protocol.x`, `remote_storage_pool_*`, `remote_storage_vol_*`
 //! and `remote_connect_*_storage_pools*`), and the public flag values of
-//! `libvirt-storage.h` the storage driver checks.
+//! `libvirt-storage.h` the storage driver checks; and the storage pool
+//! event callbacks (`remote_connect_storage_pool_event_*`,
+//! `remote_storage_pool_event_lifecycle_msg`,
+//! `remote_storage_pool_event_refresh_msg`).
 //!
 //! A pool travels as `remote_nonnull_storage_pool` (name + UUID), a volume
 //! as `remote_nonnull_storage_vol` (pool name, volume name, key). libvirt's
@@ -332,6 +335,71 @@ xdr_struct! {
     }
 }
 
+/// Storage pool events (`libvirt-storage.h` as of libvirt 9.0).
+pub mod event {
+    /// `virStoragePoolEventID`: libvirt 9.0 has `LIFECYCLE` and `REFRESH`.
+    pub mod id {
+        pub const LIFECYCLE: i32 = 0;
+        pub const REFRESH: i32 = 1;
+        /// `VIR_STORAGE_POOL_EVENT_ID_LAST`: event ids are below it.
+        pub const LAST: i32 = 2;
+    }
+
+    /// `virStoragePoolEventLifecycleType`; the detail is always 0.
+    pub const DEFINED: i32 = 0;
+    pub const UNDEFINED: i32 = 1;
+    pub const STARTED: i32 = 2;
+    pub const STOPPED: i32 = 3;
+    /// The pool's storage was built (`pool-build`).
+    pub const CREATED: i32 = 4;
+    /// The pool's storage was deleted (`pool-delete`).
+    pub const DELETED: i32 = 5;
+}
+
+xdr_struct! {
+    /// `remote_connect_storage_pool_event_register_any_args`.
+    pub struct ConnectStoragePoolEventRegisterAnyArgs {
+        pub event_id: i32,
+        /// Only this pool's events, if set.
+        pub pool: Option<NonnullStoragePool>,
+    }
+}
+
+xdr_struct! {
+    /// `remote_connect_storage_pool_event_register_any_ret`.
+    pub struct ConnectStoragePoolEventRegisterAnyRet {
+        pub callback_id: i32,
+    }
+}
+
+xdr_struct! {
+    /// `remote_connect_storage_pool_event_deregister_any_args`.
+    pub struct ConnectStoragePoolEventDeregisterAnyArgs {
+        pub callback_id: i32,
+    }
+}
+
+xdr_struct! {
+    /// `remote_storage_pool_event_lifecycle_msg`: the body of a
+    /// `STORAGE_POOL_EVENT_LIFECYCLE` MESSAGE.
+    pub struct StoragePoolEventLifecycleMsg {
+        pub callback_id: i32,
+        pub pool: NonnullStoragePool,
+        /// [`event`]`::DEFINED` … `DELETED`.
+        pub event: i32,
+        pub detail: i32,
+    }
+}
+
+xdr_struct! {
+    /// `remote_storage_pool_event_refresh_msg`: the body of a
+    /// `STORAGE_POOL_EVENT_REFRESH` MESSAGE.
+    pub struct StoragePoolEventRefreshMsg {
+        pub callback_id: i32,
+        pub pool: NonnullStoragePool,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -407,5 +475,65 @@ mod tests {
         assert_eq!(list::TYPES & list::ALL, list::TYPES);
         assert_eq!(list::TYPES & 0x3f, 0);
         assert_ne!(list::TYPES & list::DIR, 0);
+    }
+
+    #[test]
+    fn storage_pool_event_types_round_trip_in_libvirts_layout() {
+        let pool = NonnullStoragePool {
+            name: "pool1".into(),
+            uuid: Uuid([5; 16]),
+        };
+        // "pool1": length, bytes, 3 bytes of padding; then the UUID.
+        let mut pool_bytes = vec![0, 0, 0, 5, b'p', b'o', b'o', b'l', b'1', 0, 0, 0];
+        pool_bytes.extend_from_slice(&[5; 16]);
+
+        // Registration for one pool: event id, then the optional pool.
+        let args = ConnectStoragePoolEventRegisterAnyArgs {
+            event_id: event::id::REFRESH,
+            pool: Some(pool.clone()),
+        };
+        let mut want = vec![0, 0, 0, 1, 0, 0, 0, 1];
+        want.extend_from_slice(&pool_bytes);
+        assert_eq!(args.to_xdr(), want);
+        assert_eq!(
+            ConnectStoragePoolEventRegisterAnyArgs::from_xdr(&want).unwrap(),
+            args
+        );
+        // For every pool: the pointer is absent.
+        let any = ConnectStoragePoolEventRegisterAnyArgs::from_xdr(&[0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+        assert_eq!((any.event_id, any.pool), (event::id::LIFECYCLE, None));
+        // A pointer flag other than 0 or 1 is refused.
+        assert!(ConnectStoragePoolEventRegisterAnyArgs::from_xdr(&[0, 0, 0, 0, 0, 0, 0, 2]).is_err());
+
+        let ret = ConnectStoragePoolEventRegisterAnyRet { callback_id: 4 };
+        assert_eq!(ret.to_xdr(), [0, 0, 0, 4]);
+        assert_eq!(
+            ConnectStoragePoolEventRegisterAnyRet::from_xdr(&[0, 0, 0, 4]).unwrap(),
+            ret
+        );
+        let dereg = ConnectStoragePoolEventDeregisterAnyArgs::from_xdr(&[0, 0, 0, 9]).unwrap();
+        assert_eq!(dereg.callback_id, 9);
+        assert_eq!(dereg.to_xdr(), [0, 0, 0, 9]);
+
+        let msg = StoragePoolEventLifecycleMsg {
+            callback_id: 2,
+            pool: pool.clone(),
+            event: event::DELETED,
+            detail: 0,
+        };
+        let mut want = vec![0, 0, 0, 2];
+        want.extend_from_slice(&pool_bytes);
+        want.extend_from_slice(&[0, 0, 0, 5, 0, 0, 0, 0]);
+        assert_eq!(msg.to_xdr(), want);
+        assert_eq!(StoragePoolEventLifecycleMsg::from_xdr(&want).unwrap(), msg);
+        // A message cut short is refused.
+        assert!(StoragePoolEventLifecycleMsg::from_xdr(&want[..want.len() - 4]).is_err());
+
+        let refresh = StoragePoolEventRefreshMsg { callback_id: 7, pool };
+        let mut want = vec![0, 0, 0, 7];
+        want.extend_from_slice(&pool_bytes);
+        assert_eq!(refresh.to_xdr(), want);
+        assert_eq!(StoragePoolEventRefreshMsg::from_xdr(&want).unwrap(), refresh);
+        assert!(StoragePoolEventRefreshMsg::from_xdr(&want[..want.len() - 1]).is_err());
     }
 }

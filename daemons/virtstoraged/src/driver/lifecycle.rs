@@ -4,11 +4,17 @@
 //! [`JobGuard`]: an asynchronous job), which keeps it from being
 //! destroyed, deleted or undefined meanwhile, as libvirt does; the guards
 //! clear the mark whatever happens.
+//!
+//! Asked to (`announce`: calls are, start-up is not), a start sends the
+//! `Started` event and a refresh the refresh event, or `Stopped` when the
+//! pool stopped; under the registry lock, where the pool changes, so that
+//! events of one pool go out in the order of its changes.
 
 use super::pools::{Pool, Vol, internal, system_error};
 use super::{Core, backend, qemu_img};
 use crate::conf::{PoolDef, VolDef};
 use modvirt_runtime::observe::inflight::CallRecord;
+use modvirt_wire::storage::event;
 use modvirt_wire::{ErrorDomain, RpcError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -171,12 +177,14 @@ pub async fn probe_volume(
 }
 
 /// Starts a pool the caller marked as starting (`guard`): builds it when
-/// asked, writes its status file, lists its volumes, and marks it active.
+/// asked, writes its status file, lists its volumes, and marks it active;
+/// then sends `Started` if `announce`.
 pub async fn start(
     core: &Arc<Core>,
     guard: StartGuard,
     build: bool,
     call: Option<&Arc<CallRecord>>,
+    announce: bool,
 ) -> Result<(), RpcError> {
     let def = core
         .pools()
@@ -210,6 +218,9 @@ pub async fn start(
         .ok_or_else(|| internal("storage pool vanished while starting"))?;
     refreshed.install(pool);
     pool.active = true;
+    if announce {
+        core.events.lifecycle(&pool.wire(), event::STARTED);
+    }
     tracing::info!(target: "storage", "storage pool '{}' started", def.name);
     drop(pools);
     drop(guard);
@@ -218,11 +229,13 @@ pub async fn start(
 
 /// Refreshes an active pool the caller marked with a job; a pool whose
 /// directory cannot be listed any more stops (libvirt's
-/// `storagePoolRefresh`).
+/// `storagePoolRefresh`). If `announce`, sends the refresh event, or
+/// `Stopped` when the pool stopped.
 pub async fn refresh(
     core: &Arc<Core>,
     job: JobGuard,
     call: Option<&Arc<CallRecord>>,
+    announce: bool,
 ) -> Result<(), RpcError> {
     let def = core
         .pools()
@@ -237,10 +250,16 @@ pub async fn refresh(
     match found {
         Ok(r) => {
             r.install(pool);
+            if announce {
+                core.events.refreshed(&pool.wire());
+            }
             Ok(())
         }
         Err(e) => {
             let _ = core.store.delete_status(&def.name);
+            if announce {
+                core.events.lifecycle(&pool.wire(), event::STOPPED);
+            }
             if !pool.became_inactive() {
                 pools.remove(&def.uuid);
             }
@@ -261,7 +280,7 @@ pub async fn refresh_all(core: &Arc<Core>) -> (usize, usize) {
         .collect();
     let mut refreshed = 0;
     for job in jobs {
-        match refresh(core, job, None).await {
+        match refresh(core, job, None, false).await {
             Ok(()) => refreshed += 1,
             Err(e) => tracing::warn!(target: "storage", "{}", e.text()),
         }
@@ -286,7 +305,7 @@ pub async fn autostart(core: &Arc<Core>) -> usize {
         .collect();
     let mut started = 0;
     for (name, guard) in guards {
-        match start(core, guard, false, None).await {
+        match start(core, guard, false, None, false).await {
             Ok(()) => started += 1,
             Err(e) => {
                 tracing::warn!(target: "storage", "Failed to autostart storage pool '{name}': {}", e.text());

@@ -2,10 +2,19 @@
 //! here, the volume ones in [`super::vol_procs`]. Anything not routed
 //! answers `VIR_ERR_NO_SUPPORT`. Procedures that list directories or run
 //! `qemu-img` are async and leave the registry lock while they do.
+//!
+//! Changes of a pool send libvirt's lifecycle events ([`super::events`]),
+//! as its storage driver does: `Defined` on every define (new or
+//! replacing), `Undefined`, `Started` on start and create (also with a
+//! build: no `Created` then), `Stopped` on destroy (a transient pool then
+//! goes without an `Undefined`) and when a refresh finds the pool gone,
+//! `Created` on build, `Deleted` on delete; a `pool-refresh` that
+//! succeeds sends the refresh event. Start-up (reloading, refreshing and
+//! autostarting pools) sends none: nobody can have registered yet.
 
 use super::lifecycle::{self, JobGuard, StartGuard};
 use super::pools::{Pool, internal, invalid, invalid_arg, pool_not_found, system_error};
-use super::{Core, backend, vol_procs};
+use super::{Core, backend, events, vol_procs};
 use crate::conf::{PoolDef, StorageXmlError, format_uuid, sanitize_path, validate_pool_name};
 use modvirt_runtime::dispatch::{CallContext, CallFuture, CallResult, check_flags, decode_args, encode_ret};
 use modvirt_runtime::observe::inflight::CallRecord;
@@ -27,6 +36,17 @@ type SyncHandler = fn(&Call) -> CallResult;
 
 /// Routes a call; `None` for procedures this driver does not implement.
 pub fn dispatch(core: Arc<Core>, ctx: &CallContext, payload: &[u8]) -> Option<CallFuture> {
+    // Event callbacks belong to the calling client.
+    if matches!(ctx.procedure.number, 368 | 369) {
+        let (client, number, payload) = (ctx.client.clone(), ctx.procedure.number, payload.to_vec());
+        return Some(Box::pin(async move {
+            if number == 368 {
+                events::register(&core, &client, &payload)
+            } else {
+                events::deregister(&core, &client, &payload)
+            }
+        }));
+    }
     let call = Call {
         core,
         args: payload.to_vec(),
@@ -242,6 +262,7 @@ fn define_xml(call: &Call) -> CallResult {
     let pool = pools
         .by_uuid(&uuid)
         .ok_or_else(|| internal("storage pool vanished while defining"))?;
+    call.core.events.lifecycle(&pool.wire(), event::DEFINED);
     ret_pool(pool)
 }
 
@@ -272,7 +293,7 @@ async fn create_xml(call: Call) -> CallResult {
             .ok_or_else(|| internal("storage pool vanished while creating"))?;
         (StartGuard::mark(&call.core, pool), pool.wire())
     };
-    lifecycle::start(&call.core, guard, a.flags != 0, Some(&call.record)).await?;
+    lifecycle::start(&call.core, guard, a.flags != 0, Some(&call.record), true).await?;
     encode_ret(&PoolRet { pool: wire })
 }
 
@@ -298,14 +319,14 @@ async fn create(call: Call) -> CallResult {
         }
         StartGuard::mark(&call.core, pool)
     };
-    lifecycle::start(&call.core, guard, a.flags != 0, Some(&call.record)).await?;
+    lifecycle::start(&call.core, guard, a.flags != 0, Some(&call.record), true).await?;
     encode_ret(&())
 }
 
 /// `pool-build`: makes the pool's directory.
 async fn build(call: Call) -> CallResult {
     let a: PoolFlagsArgs = decode_args(&call.args)?;
-    let (guard, def) = {
+    let (guard, def, wire) = {
         let mut pools = call.core.pools();
         let pool = pools.get_mut(&a.pool)?;
         if pool.active {
@@ -318,9 +339,14 @@ async fn build(call: Call) -> CallResult {
             return Err(invalid(format!("storage pool '{}' is starting up", pool.name())));
         }
         check_build_flags(a.flags, call.proc_)?;
-        (StartGuard::mark(&call.core, pool), pool.def.clone())
+        (StartGuard::mark(&call.core, pool), pool.def.clone(), pool.wire())
     };
     let built = lifecycle::blocking(move || backend::build_pool(&def)).await;
+    if built.is_ok() {
+        // Sent while the pool is still marked as starting: no start,
+        // destroy or undefine of it can come in between.
+        call.core.events.lifecycle(&wire, event::CREATED);
+    }
     drop(guard);
     built?;
     encode_ret(&())
@@ -335,8 +361,9 @@ fn destroy(call: &Call) -> CallResult {
         return Err(invalid(format!("storage pool '{}' is not active", pool.name())));
     }
     pool.check_idle()?;
-    let (name, uuid) = (pool.def.name.clone(), pool.def.uuid);
+    let (name, uuid, wire) = (pool.def.name.clone(), pool.def.uuid, pool.wire());
     let _ = call.core.store.delete_status(&name);
+    call.core.events.lifecycle(&wire, event::STOPPED);
     if !pool.became_inactive() {
         pools.remove(&uuid);
     }
@@ -356,6 +383,7 @@ fn delete(call: &Call) -> CallResult {
     check_flags(a.flags, 0, call.proc_)?;
     let _ = call.core.store.delete_status(pool.name());
     backend::delete_pool(&pool.def).map_err(|e| e.to_rpc())?;
+    call.core.events.lifecycle(&pool.wire(), event::DELETED);
     tracing::info!(target: "storage", "storage pool '{}' deleted", pool.name());
     encode_ret(&())
 }
@@ -368,7 +396,7 @@ fn undefine(call: &Call) -> CallResult {
         return Err(invalid(format!("storage pool '{}' is still active", pool.name())));
     }
     pool.check_idle()?;
-    let (name, uuid) = (pool.def.name.clone(), pool.def.uuid);
+    let (name, uuid, wire) = (pool.def.name.clone(), pool.def.uuid, pool.wire());
     call.core.store.delete_config(&name).map_err(|e| {
         system_error(
             ErrorDomain::STORAGE,
@@ -376,6 +404,7 @@ fn undefine(call: &Call) -> CallResult {
             &e,
         )
     })?;
+    call.core.events.lifecycle(&wire, event::UNDEFINED);
     pools.remove(&uuid);
     tracing::info!(target: "storage", "undefined storage pool '{name}'");
     encode_ret(&())
@@ -392,7 +421,7 @@ async fn refresh(call: Call) -> CallResult {
         pool.check_idle()?;
         JobGuard::mark(&call.core, pool)
     };
-    lifecycle::refresh(&call.core, job, Some(&call.record)).await?;
+    lifecycle::refresh(&call.core, job, Some(&call.record), true).await?;
     encode_ret(&())
 }
 
