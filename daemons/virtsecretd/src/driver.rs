@@ -4,12 +4,15 @@
 //! - [`secrets`]: the registry, libvirt's rules for (re)defining a secret
 //!   and its errors;
 //! - [`store`]: `UUID.xml` / `UUID.base64` under `etc/libvirt/secrets`;
-//! - [`procs`]: the REMOTE procedures, one function each.
+//! - [`procs`]: the REMOTE procedures, one function each;
+//! - [`events`]: clients' secret event callbacks (lifecycle and value
+//!   changed).
 //!
 //! While an ephemeral secret exists the daemon holds an idle inhibitor
 //! (`ephemeral secrets`): its value lives nowhere else, so an idle exit
 //! would lose it.
 
+pub mod events;
 pub mod procs;
 pub mod secrets;
 pub mod store;
@@ -31,6 +34,8 @@ pub const EPHEMERAL_REASON: &str = "ephemeral secrets";
 pub struct Core {
     pub daemon: Arc<DaemonShared>,
     pub store: Store,
+    /// Clients' event callbacks.
+    pub events: events::EventCallbacks,
     secrets: Mutex<Secrets>,
     rng: SharedRng,
     ephemeral_hold: Mutex<Option<Inhibitor>>,
@@ -106,6 +111,7 @@ impl DriverInfo for SecretDriver {
         let store = Store::new(&daemon.paths.config_dir, &daemon.paths.run_dir);
         let core = Arc::new(Core {
             store,
+            events: events::EventCallbacks::default(),
             secrets: Mutex::new(Secrets::default()),
             rng: SharedRng::new(modvirt_runtime::random_seed()),
             ephemeral_hold: Mutex::new(None),

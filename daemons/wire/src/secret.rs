@@ -1,7 +1,10 @@
 //! Arguments and return values of the REMOTE program's secret procedures
 //! (`remote_protocol.x`, `remote_secret_*` / `remote_connect_*_secrets`),
-//! the public `virSecretUsageType`, `virConnectListAllSecretsFlags` and
-//! `virSecretDefineFlags`.
+//! the secret event callbacks (`remote_connect_secret_event_*`,
+//! `remote_secret_event_lifecycle_msg`,
+//! `remote_secret_event_value_changed_msg`), the public
+//! `virSecretUsageType`, `virConnectListAllSecretsFlags`,
+//! `virSecretDefineFlags` and the secret event enums.
 //!
 //! A secret travels as `remote_nonnull_secret`: its UUID, usage type and
 //! usage id (the empty string for a secret without usage); its value as a
@@ -178,6 +181,66 @@ xdr_struct! {
     }
 }
 
+/// Secret events (`libvirt-secret.h` as of libvirt 9.0).
+pub mod event {
+    /// `virSecretEventID`.
+    pub mod id {
+        pub const LIFECYCLE: i32 = 0;
+        pub const VALUE_CHANGED: i32 = 1;
+        /// `VIR_SECRET_EVENT_ID_LAST`: event ids are below it.
+        pub const LAST: i32 = 2;
+    }
+
+    /// `virSecretEventLifecycleType`; the detail is always 0.
+    pub const DEFINED: i32 = 0;
+    pub const UNDEFINED: i32 = 1;
+}
+
+xdr_struct! {
+    /// `remote_connect_secret_event_register_any_args`.
+    pub struct ConnectSecretEventRegisterAnyArgs {
+        pub event_id: i32,
+        /// Only this secret's events (matched by UUID), if set.
+        pub secret: Option<NonnullSecret>,
+    }
+}
+
+xdr_struct! {
+    /// `remote_connect_secret_event_register_any_ret`.
+    pub struct ConnectSecretEventRegisterAnyRet {
+        pub callback_id: i32,
+    }
+}
+
+xdr_struct! {
+    /// `remote_connect_secret_event_deregister_any_args`.
+    pub struct ConnectSecretEventDeregisterAnyArgs {
+        pub callback_id: i32,
+    }
+}
+
+xdr_struct! {
+    /// `remote_secret_event_lifecycle_msg`: the body of a
+    /// `SECRET_EVENT_LIFECYCLE` MESSAGE.
+    pub struct SecretEventLifecycleMsg {
+        pub callback_id: i32,
+        pub secret: NonnullSecret,
+        /// [`event`]`::DEFINED` or `UNDEFINED`.
+        pub event: i32,
+        pub detail: i32,
+    }
+}
+
+xdr_struct! {
+    /// `remote_secret_event_value_changed_msg`: the body of a
+    /// `SECRET_EVENT_VALUE_CHANGED` MESSAGE (the secret only, never its
+    /// value).
+    pub struct SecretEventValueChangedMsg {
+        pub callback_id: i32,
+        pub secret: NonnullSecret,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests
 mod tests {
@@ -238,5 +301,78 @@ mod tests {
             SecretGetValueRet::from_xdr(&ok).unwrap().value.0.len(),
             SECRET_VALUE_MAX as usize
         );
+    }
+
+    fn xdr_string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+
+    #[test]
+    fn secret_event_types_round_trip_in_libvirts_layout() {
+        let secret = NonnullSecret {
+            uuid: Uuid([5; 16]),
+            usage_type: usage::CEPH,
+            usage_id: "client.x".into(),
+        };
+        let mut secret_bytes = vec![5u8; 16];
+        secret_bytes.extend_from_slice(&[0, 0, 0, 2]);
+        xdr_string(&mut secret_bytes, "client.x");
+
+        // Registration for one secret: event id, then the optional secret.
+        let args = ConnectSecretEventRegisterAnyArgs {
+            event_id: event::id::VALUE_CHANGED,
+            secret: Some(secret.clone()),
+        };
+        let mut want = vec![0, 0, 0, 1, 0, 0, 0, 1];
+        want.extend_from_slice(&secret_bytes);
+        assert_eq!(args.to_xdr(), want);
+        assert_eq!(ConnectSecretEventRegisterAnyArgs::from_xdr(&want).unwrap(), args);
+        // For every secret: the pointer is absent.
+        let any = ConnectSecretEventRegisterAnyArgs::from_xdr(&[0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+        assert_eq!((any.event_id, any.secret), (event::id::LIFECYCLE, None));
+        // A pointer flag other than 0 or 1 is refused.
+        assert!(ConnectSecretEventRegisterAnyArgs::from_xdr(&[0, 0, 0, 0, 0, 0, 0, 2]).is_err());
+
+        let ret = ConnectSecretEventRegisterAnyRet { callback_id: 4 };
+        assert_eq!(ret.to_xdr(), [0, 0, 0, 4]);
+        assert_eq!(
+            ConnectSecretEventRegisterAnyRet::from_xdr(&[0, 0, 0, 4]).unwrap(),
+            ret
+        );
+        let dereg = ConnectSecretEventDeregisterAnyArgs::from_xdr(&[0, 0, 0, 9]).unwrap();
+        assert_eq!(dereg.callback_id, 9);
+        assert_eq!(dereg.to_xdr(), [0, 0, 0, 9]);
+
+        let msg = SecretEventLifecycleMsg {
+            callback_id: 3,
+            secret: secret.clone(),
+            event: event::UNDEFINED,
+            detail: 0,
+        };
+        let mut want = vec![0, 0, 0, 3];
+        want.extend_from_slice(&secret_bytes);
+        want.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0]);
+        assert_eq!(msg.to_xdr(), want);
+        assert_eq!(SecretEventLifecycleMsg::from_xdr(&want).unwrap(), msg);
+        assert!(SecretEventLifecycleMsg::from_xdr(&want[..want.len() - 4]).is_err());
+
+        // A secret without usage: usage type 0, the empty usage id.
+        let unused = NonnullSecret {
+            uuid: Uuid([6; 16]),
+            usage_type: usage::NONE,
+            usage_id: String::new(),
+        };
+        let msg = SecretEventValueChangedMsg {
+            callback_id: 7,
+            secret: unused,
+        };
+        let mut want = vec![0, 0, 0, 7];
+        want.extend_from_slice(&[6; 16]);
+        want.extend_from_slice(&[0; 8]);
+        assert_eq!(msg.to_xdr(), want);
+        assert_eq!(SecretEventValueChangedMsg::from_xdr(&want).unwrap(), msg);
+        assert!(SecretEventValueChangedMsg::from_xdr(&want[..want.len() - 1]).is_err());
     }
 }

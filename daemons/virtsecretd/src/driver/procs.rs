@@ -1,12 +1,16 @@
 //! The REMOTE secret procedures, one function each, and the table that
-//! routes a call to them. Anything not here (secret events) answers
-//! `VIR_ERR_NO_SUPPORT`.
+//! routes a call to them. Anything not here answers `VIR_ERR_NO_SUPPORT`.
 //!
 //! Every change holds the registry lock from its checks to its last file,
 //! so concurrent calls see a secret before or after a change, never half.
+//! A change that succeeded sends libvirt 9.0's events
+//! ([`super::events`]), ephemeral and private secrets alike: `Defined` on
+//! every define (new or replacing a definition, with the new usage),
+//! `Undefined` on undefine, "value changed" on every set-value (the same
+//! value again too). A call that fails sends nothing.
 
-use super::Core;
 use super::secrets::{Secret, Secrets, io_error, no_secret_usage, no_secret_uuid, no_value, private, wipe};
+use super::{Core, events};
 use crate::secret::{SecretDef, SecretXmlError};
 use modvirt_runtime::dispatch::{CallContext, CallFuture, CallResult, check_flags, decode_args, encode_ret};
 use modvirt_wire::secret::*;
@@ -19,6 +23,18 @@ type Handler = fn(&Core, &[u8], &'static Procedure) -> CallResult;
 /// Routes a call; `None` for procedures this driver does not implement.
 pub fn dispatch(core: Arc<Core>, ctx: &CallContext, payload: &[u8]) -> Option<CallFuture> {
     let p = ctx.procedure;
+    // Event callbacks belong to the calling client.
+    if matches!(p.number, 380 | 381) {
+        let client = ctx.client.clone();
+        let payload = payload.to_vec();
+        return Some(Box::pin(async move {
+            if p.number == 380 {
+                events::register(&core, &client, &payload)
+            } else {
+                events::deregister(&core, &client, &payload)
+            }
+        }));
+    }
     let handler: Handler = match p.number {
         139 => num_of_secrets,
         140 => list_secrets,
@@ -122,6 +138,7 @@ fn define_xml(core: &Core, p: &[u8], proc_: &'static Procedure) -> CallResult {
     secrets.put(def);
     core.hold_for_ephemeral(&secrets);
     let s = secrets.by_uuid(&uuid).ok_or_else(|| no_secret_uuid(&uuid))?;
+    core.events.lifecycle(&s.wire(), event::DEFINED);
     ret_secret(s)
 }
 
@@ -194,6 +211,7 @@ fn store_value(core: &Core, a: &mut SecretSetValueArgs, proc_: &'static Procedur
     }
     s.value = Some(std::mem::take(&mut a.value.0));
     tracing::info!(target: "secret", "value of secret {} set", s.def.uuid_string());
+    core.events.value_changed(&s.wire());
     encode_ret(&())
 }
 
@@ -219,13 +237,15 @@ fn undefine(core: &Core, p: &[u8], _: &'static Procedure) -> CallResult {
     let a: SecretArgs = decode_args(p)?;
     let mut secrets = core.secrets();
     let s = secrets.get(&a.secret)?;
-    let (uuid, ephemeral) = (s.def.uuid, s.def.ephemeral);
+    let (uuid, ephemeral, wire) = (s.def.uuid, s.def.ephemeral, s.wire());
     let store = &core.store;
     if !ephemeral {
         store
             .delete_def(&uuid)
             .map_err(|e| io_error("unlink", &store.xml_path(&uuid), &e))?;
     }
+    // Undefined once its definition is gone, whatever becomes of the value.
+    core.events.lifecycle(&wire, event::UNDEFINED);
     store.delete_value(&uuid);
     if let Some(gone) = secrets.remove(&uuid) {
         tracing::info!(target: "secret", "undefined secret {}", gone.def.uuid_string());
