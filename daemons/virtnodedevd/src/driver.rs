@@ -9,13 +9,27 @@
 //! enumeration is the `driver: enumerate` start-up step, with its device
 //! count, and holds an `enumeration` idle inhibitor.
 //!
-//! There is no udev monitor: the list calls read sysfs again each time,
-//! and a name not in the last list is looked for again before it is
-//! reported missing; `GET_XML_DESC` reads its device afresh.
+//! Instead of udev, the kernel's device events ([`uevents`]) say when the
+//! list is stale: list calls enumerate again only then (or when the last
+//! enumeration is old; a fake sysfs is read every time), a name not in
+//! the last list is looked for again before it is reported missing, and
+//! `GET_XML_DESC` reads its device afresh.
+//!
+//! Every enumeration that replaces the list compares it with the last one
+//! and sends the node device events clients registered for
+//! ([`changes`], [`events`]). While some client listens, a watcher
+//! enumerates again shortly after device events, and at least every
+//! [`uevents::MAX_AGE`] (changes no event announces: a fake sysfs, other
+//! network namespaces); with nobody listening, nothing is read until a
+//! call asks.
 //!
 //! - [`registry`]: the devices of one enumeration and libvirt's errors;
+//! - [`changes`]: what changed between two enumerations;
+//! - [`events`]: clients' event callbacks and the event messages;
 //! - [`procs`]: the REMOTE procedures, one function each.
 
+pub mod changes;
+pub mod events;
 pub mod procs;
 pub mod registry;
 pub mod uevents;
@@ -37,6 +51,10 @@ use tokio::sync::watch;
 /// so that tests can catch calls waiting on it.
 pub const ENUM_DELAY_ENV: &str = "MODVIRT_NODEDEV_ENUM_DELAY_MS";
 
+/// How long the watcher lets a burst of device events settle before it
+/// enumerates.
+const SETTLE: Duration = Duration::from_millis(100);
+
 /// Everything the driver keeps once initialised.
 #[derive(Debug)]
 pub struct Core {
@@ -55,6 +73,8 @@ pub struct Core {
     monitor: Option<uevents::Monitor>,
     /// When the newest enumeration started.
     scanned_at: Mutex<Option<std::time::Instant>>,
+    /// Clients' event callbacks.
+    pub events: events::EventCallbacks,
 }
 
 /// A random version-4 UUID from the kernel's generator (libvirt makes the
@@ -74,6 +94,7 @@ impl Core {
             ready: watch::Sender::new(false),
             monitor: None,
             scanned_at: Mutex::new(None),
+            events: events::EventCallbacks::default(),
         }
     }
 
@@ -81,7 +102,7 @@ impl Core {
     /// `/sys` (before the first enumeration, so no change is missed).
     pub fn with_device_events(mut self) -> Core {
         if self.host.sysfs == std::path::Path::new("/sys") {
-            self.monitor = uevents::Monitor::start();
+            self.monitor = uevents::Monitor::start(&self.host.sysfs);
         }
         self
     }
@@ -120,29 +141,87 @@ impl Core {
     }
 
     /// Reads the host's devices again (off the async runtime) and keeps
-    /// them as the current list.
+    /// them as the current list, unless a newer enumeration finished
+    /// first; sends the events of what changed since the list it replaces.
     pub async fn rescan(self: &Arc<Self>) -> Result<Arc<Registry>, RpcError> {
         let core = self.clone();
         let generation = self.scans.fetch_add(1, Ordering::Relaxed) + 1;
-        // Taken before reading: an event during the read raises the flag again.
-        if let Some(m) = &self.monitor {
-            m.take_changed();
-        }
+        // Taken before reading: an event during the read raises the flag
+        // again, and its path waits for the next enumeration.
+        let touched = match &self.monitor {
+            Some(m) => {
+                m.take_changed();
+                m.take_touched()
+            }
+            None => uevents::Touched::default(),
+        };
         let started = std::time::Instant::now();
-        let reg = tokio::task::spawn_blocking(move || {
+        let scanned = tokio::task::spawn_blocking(move || {
             let mut devices = sysfs::scan(&core.host);
             devices.push(core.computer());
             Registry::new(devices, generation)
         })
-        .await
-        .map_err(|e| registry::internal(format!("device enumeration failed: {e}")))?;
-        let reg = Arc::new(reg);
+        .await;
+        let reg = match scanned {
+            Ok(reg) => Arc::new(reg),
+            Err(e) => {
+                self.give_back(touched);
+                return Err(registry::internal(format!("device enumeration failed: {e}")));
+            }
+        };
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if current.generation() < generation {
-            *current = reg.clone();
-            *self.scanned_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(started);
+        if current.generation() >= generation {
+            drop(current);
+            self.give_back(touched);
+            return Ok(reg);
+        }
+        let old = std::mem::replace(&mut *current, reg.clone());
+        *self.scanned_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(started);
+        // The first enumeration changes nothing: registrations wait for
+        // it. Sent under the lock, so that the events of two enumerations
+        // never cross.
+        if old.generation() > 0 && !self.events.list.is_empty() {
+            let changes = changes::between(&old, &reg, &touched);
+            for c in &changes {
+                tracing::debug!(target: "nodedev", "device event: {c:?}");
+            }
+            events::emit(&self.events.list, &changes);
         }
         Ok(reg)
+    }
+
+    /// Device paths an enumeration took from the monitor but did not use.
+    fn give_back(&self, touched: uevents::Touched) {
+        if let Some(m) = &self.monitor {
+            m.give_back(touched);
+        }
+    }
+
+    /// While clients listen: enumerates again [`SETTLE`] after device
+    /// events, and when the list is older than [`uevents::MAX_AGE`].
+    async fn watch(self: Arc<Self>) {
+        let wake = self.monitor.as_ref().map(uevents::Monitor::wake);
+        loop {
+            let woken = match &wake {
+                Some(w) => tokio::select! {
+                    () = w.notified() => true,
+                    () = tokio::time::sleep(uevents::MAX_AGE) => false,
+                },
+                None => {
+                    tokio::time::sleep(uevents::MAX_AGE).await;
+                    false
+                }
+            };
+            if woken {
+                tokio::time::sleep(SETTLE).await;
+            }
+            if self.events.list.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.fresh().await {
+                tracing::warn!(target: "nodedev", "device enumeration failed: {}", e.text());
+            }
+        }
     }
 
     /// Waits, visibly on the call's in-flight record, until the first
@@ -197,6 +276,7 @@ impl Core {
             drop(step);
             core.ready.send_replace(true);
             drop(hold);
+            core.watch().await;
         });
     }
 }

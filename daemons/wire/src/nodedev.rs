@@ -1,7 +1,8 @@
 //! Arguments and return values of the REMOTE program's node device
 //! procedures (`remote_protocol.x`, `remote_node_*device*` /
-//! `remote_connect_list_all_node_devices`), and the public
-//! `virConnectListAllNodeDeviceFlags`.
+//! `remote_connect_list_all_node_devices`), the public
+//! `virConnectListAllNodeDeviceFlags`, and the node device events
+//! (`remote_connect_node_device_event_*`, `remote_node_device_event_*_msg`).
 //!
 //! A node device travels as `remote_nonnull_node_device`: only its name.
 //! Calls on one device name it with a plain string (`name`), not with the
@@ -177,6 +178,68 @@ xdr_struct! {
     }
 }
 
+/// Node device events (`libvirt-nodedev.h` as of libvirt 9.0).
+pub mod event {
+    /// `virNodeDeviceEventID`.
+    pub mod id {
+        pub const LIFECYCLE: i32 = 0;
+        pub const UPDATE: i32 = 1;
+        /// `VIR_NODE_DEVICE_EVENT_ID_LAST`: event ids are below it.
+        pub const LAST: i32 = 2;
+    }
+
+    /// `virNodeDeviceEventLifecycleType`; the detail is always 0.
+    pub const CREATED: i32 = 0;
+    pub const DELETED: i32 = 1;
+    /// Mediated devices defined and undefined (not modelled here).
+    pub const DEFINED: i32 = 2;
+    pub const UNDEFINED: i32 = 3;
+}
+
+xdr_struct! {
+    /// `remote_connect_node_device_event_register_any_args`.
+    pub struct ConnectNodeDeviceEventRegisterAnyArgs {
+        pub event_id: i32,
+        /// Only this device's events, if set.
+        pub dev: Option<NonnullNodeDevice>,
+    }
+}
+
+xdr_struct! {
+    /// `remote_connect_node_device_event_register_any_ret`.
+    pub struct ConnectNodeDeviceEventRegisterAnyRet {
+        pub callback_id: i32,
+    }
+}
+
+xdr_struct! {
+    /// `remote_connect_node_device_event_deregister_any_args`.
+    pub struct ConnectNodeDeviceEventDeregisterAnyArgs {
+        pub callback_id: i32,
+    }
+}
+
+xdr_struct! {
+    /// `remote_node_device_event_lifecycle_msg`: the body of a
+    /// `NODE_DEVICE_EVENT_LIFECYCLE` MESSAGE.
+    pub struct NodeDeviceEventLifecycleMsg {
+        pub callback_id: i32,
+        pub dev: NonnullNodeDevice,
+        /// [`event`]`::CREATED` … `UNDEFINED`.
+        pub event: i32,
+        pub detail: i32,
+    }
+}
+
+xdr_struct! {
+    /// `remote_node_device_event_update_msg`: the body of a
+    /// `NODE_DEVICE_EVENT_UPDATE` MESSAGE.
+    pub struct NodeDeviceEventUpdateMsg {
+        pub callback_id: i32,
+        pub dev: NonnullNodeDevice,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests: a failure is the assertion
 mod tests {
@@ -240,5 +303,59 @@ mod tests {
     fn flag_groups_are_libvirts() {
         assert_eq!(list::FILTERS_CAP, 0x3f_ffff);
         assert_eq!(list::ALL, 0xc03f_ffff);
+    }
+
+    #[test]
+    fn event_types_round_trip_in_libvirts_layout() {
+        // "usb_1_1": length 7, three bytes of padding.
+        let dev = NonnullNodeDevice {
+            name: "usb_1_1".into(),
+        };
+        let dev_bytes = [&[0, 0, 0, 7][..], b"usb_1_1", &[0]].concat();
+
+        // Registration for one device: event id, then the optional device.
+        let args = ConnectNodeDeviceEventRegisterAnyArgs {
+            event_id: event::id::UPDATE,
+            dev: Some(dev.clone()),
+        };
+        let want = [&[0, 0, 0, 1, 0, 0, 0, 1][..], &dev_bytes].concat();
+        assert_eq!(args.to_xdr(), want);
+        assert_eq!(
+            ConnectNodeDeviceEventRegisterAnyArgs::from_xdr(&want).unwrap(),
+            args
+        );
+        // For every device: the pointer is absent.
+        let any = ConnectNodeDeviceEventRegisterAnyArgs::from_xdr(&[0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+        assert_eq!((any.event_id, any.dev), (event::id::LIFECYCLE, None));
+        // A pointer flag other than 0 or 1 is refused.
+        assert!(ConnectNodeDeviceEventRegisterAnyArgs::from_xdr(&[0, 0, 0, 0, 0, 0, 0, 2]).is_err());
+
+        let ret = ConnectNodeDeviceEventRegisterAnyRet { callback_id: 5 };
+        assert_eq!(ret.to_xdr(), [0, 0, 0, 5]);
+        assert_eq!(
+            ConnectNodeDeviceEventRegisterAnyRet::from_xdr(&[0, 0, 0, 5]).unwrap(),
+            ret
+        );
+        let dereg = ConnectNodeDeviceEventDeregisterAnyArgs::from_xdr(&[0, 0, 0, 9]).unwrap();
+        assert_eq!(dereg.callback_id, 9);
+        assert_eq!(dereg.to_xdr(), [0, 0, 0, 9]);
+
+        let msg = NodeDeviceEventLifecycleMsg {
+            callback_id: 2,
+            dev: dev.clone(),
+            event: event::DELETED,
+            detail: 0,
+        };
+        let want = [&[0, 0, 0, 2][..], &dev_bytes, &[0, 0, 0, 1, 0, 0, 0, 0]].concat();
+        assert_eq!(msg.to_xdr(), want);
+        assert_eq!(NodeDeviceEventLifecycleMsg::from_xdr(&want).unwrap(), msg);
+        assert!(NodeDeviceEventLifecycleMsg::from_xdr(&want[..want.len() - 4]).is_err());
+
+        let update = NodeDeviceEventUpdateMsg { callback_id: 3, dev };
+        let want = [&[0, 0, 0, 3][..], &dev_bytes].concat();
+        assert_eq!(update.to_xdr(), want);
+        assert_eq!(NodeDeviceEventUpdateMsg::from_xdr(&want).unwrap(), update);
+        // Trailing bytes are not an update message.
+        assert!(NodeDeviceEventUpdateMsg::from_xdr(&[&want[..], &[0, 0, 0, 0]].concat()).is_err());
     }
 }

@@ -1,10 +1,11 @@
 //! The REMOTE node device procedures, one function each, and the table
 //! that routes a call to them. All of them first wait for the first
-//! enumeration. Anything not here (creating, defining, detaching devices,
-//! events) answers `VIR_ERR_NO_SUPPORT`.
+//! enumeration (a deregistration of events need not: there is nothing to
+//! remove before it). Anything not here (creating, defining, detaching
+//! devices) answers `VIR_ERR_NO_SUPPORT`.
 
-use super::Core;
 use super::registry::{Registry, not_found};
+use super::{Core, events};
 use crate::sysfs;
 use modvirt_runtime::dispatch::{CallContext, CallFuture, CallResult, check_flags, decode_args, encode_ret};
 use modvirt_wire::Procedure;
@@ -14,6 +15,17 @@ use std::sync::Arc;
 /// Routes a call; `None` for procedures this driver does not implement.
 pub fn dispatch(core: Arc<Core>, ctx: &CallContext, payload: &[u8]) -> Option<CallFuture> {
     let p = ctx.procedure;
+    // Event callbacks belong to the calling client.
+    if matches!(p.number, 374 | 375) {
+        let (client, call, payload) = (ctx.client.clone(), ctx.call.clone(), payload.to_vec());
+        return Some(Box::pin(async move {
+            if p.number == 374 {
+                events::register(&core, &client, &call, &payload).await
+            } else {
+                events::deregister(&core, &client, &payload)
+            }
+        }));
+    }
     if !matches!(p.number, 111..=117 | 285 | 433 | 435 | 436) {
         return None;
     }
