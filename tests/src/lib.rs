@@ -9,6 +9,7 @@
 //! [`raw`] holds a byte-level wire-protocol client for tests of hostile and
 //! broken clients.
 
+pub mod events;
 pub mod otlp_collector;
 pub mod raw;
 
@@ -563,9 +564,21 @@ pub struct ChildGuard {
 }
 
 impl ChildGuard {
+    /// Spawns `cmd`. A program the test has just written or copied may
+    /// fail with `ETXTBSY` for a moment: another test thread's fork can
+    /// still hold the file open for writing until that child execs. That is
+    /// retried for up to a second.
     pub fn spawn(cmd: &mut Command) -> ChildGuard {
-        ChildGuard {
-            child: cmd.spawn().expect("spawn process"),
+        let mut tries = 0;
+        loop {
+            match cmd.spawn() {
+                Ok(child) => return ChildGuard { child },
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("spawn process: {e}"),
+            }
         }
     }
 
