@@ -4,6 +4,9 @@
 //! it where `virt-daemons` can see them; the real `/sys`, structurally;
 //! and through virtqemud, which starts virtnodedevd as its peer.
 
+mod fake_sysfs;
+
+use modvirt_tests::events::driver_uri;
 use modvirt_tests::raw::RawClient;
 use modvirt_tests::{
     ChildGuard, Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, require_tool, temp_root,
@@ -19,14 +22,10 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use virtnodedevd::fakesys::FakeSysfs;
 
 /// The host the tests below describe.
 fn fake_host(root: &Path) -> Vec<(String, String)> {
-    let f = FakeSysfs {
-        sys: root.join("sys"),
-        pci_config: true,
-    };
+    let f = fake_sysfs::at(root);
     let sata = "pci0000:00/0000:00:1f.2";
     f.device(
         sata,
@@ -45,26 +44,9 @@ fn fake_host(root: &Path) -> Vec<(String, String)> {
     );
     f.write("class/scsi_host/host0/unique_id", b"1\n");
     let nic = "pci0000:00/0000:00:19.0";
-    f.device(
-        nic,
-        "pci",
-        true,
-        "PCI_CLASS=20000\n",
-        &[("vendor", "0x8086"), ("device", "0x10d3")],
-    );
+    fake_sysfs::pci_nic(&f, nic, "eth0", 2, "52:54:00:12:34:56");
     f.driver(nic, "pci", "e1000e");
-    f.device(
-        &format!("{nic}/net/eth0"),
-        "net",
-        false,
-        "INTERFACE=eth0\nIFINDEX=2\n",
-        &[
-            ("address", "52:54:00:12:34:56"),
-            ("addr_len", "6"),
-            ("operstate", "up"),
-            ("speed", "1000"),
-        ],
-    );
+    f.write(&format!("devices/{nic}/net/eth0/speed"), b"1000\n");
     f.device(
         "virtual/net/lo",
         "net",
@@ -175,11 +157,7 @@ fn fake_host(root: &Path) -> Vec<(String, String)> {
 }
 
 fn nodedev_uri(d: &Daemon, ro: bool) -> String {
-    let suffix = if ro { "sock-ro" } else { "sock" };
-    format!(
-        "nodedev:///system?socket={}",
-        d.run_dir().join(format!("virtnodedevd-{suffix}")).display()
-    )
+    driver_uri(d, "nodedev", ro)
 }
 
 /// virtnodedevd on a fresh root holding a fake host.
@@ -272,10 +250,7 @@ fn virsh_lists_and_describes_the_devices_of_a_fake_sysfs() {
     );
 
     // Devices are read again when listed: a new one shows, a gone one goes.
-    let f = FakeSysfs {
-        sys: d.root.path().join("sys"),
-        pci_config: true,
-    };
+    let f = fake_sysfs::at(d.root.path());
     f.device(
         "virtual/net/dummy0",
         "net",
@@ -543,15 +518,7 @@ fn a_forwarded_call_shows_in_the_owner_as_the_clients_via_virtqemud() {
         let Some(owner) = daemons.iter().find(|d| d["name"] == "virtnodedevd") else {
             return false;
         };
-        forwarded = owner["inflight"]
-            .as_array()
-            .and_then(|calls| {
-                calls
-                    .iter()
-                    .find(|c| c["procedure"] == "CONNECT_LIST_ALL_NODE_DEVICES")
-                    .cloned()
-            })
-            .unwrap_or(Value::Null);
+        forwarded = inflight_call(owner, "CONNECT_LIST_ALL_NODE_DEVICES").unwrap_or(Value::Null);
         !forwarded.is_null()
     });
     assert!(seen, "{st:#}");
@@ -562,14 +529,7 @@ fn a_forwarded_call_shows_in_the_owner_as_the_clients_via_virtqemud() {
     );
     assert_eq!(forwarded["client"]["pid"], virsh.pid(), "{forwarded:#}");
     assert_eq!(forwarded["caller"]["daemon"], "virtqemud", "{forwarded:#}");
-    let front = entry(&st, "virtqemud")["inflight"]
-        .as_array()
-        .and_then(|calls| {
-            calls
-                .iter()
-                .find(|c| c["procedure"] == "CONNECT_LIST_ALL_NODE_DEVICES")
-                .cloned()
-        })
+    let front = inflight_call(entry(&st, "virtqemud"), "CONNECT_LIST_ALL_NODE_DEVICES")
         .expect("virtqemud's call is in flight too");
     assert_eq!(
         forwarded["caller"]["call"], front["id"],
@@ -579,6 +539,16 @@ fn a_forwarded_call_shows_in_the_owner_as_the_clients_via_virtqemud() {
     assert_eq!(front["waiting_on"]["daemon"], "virtnodedevd", "{front:#}");
     assert_hangs_on_enumeration(&root, &virsh, "virtqemud");
     finishes_after_enumeration(&mut virsh);
+}
+
+/// The call to `procedure` among `daemon`'s calls in flight (an entry of
+/// `virt-daemons status --json`), if any.
+fn inflight_call(daemon: &Value, procedure: &str) -> Option<Value> {
+    daemon["inflight"]
+        .as_array()?
+        .iter()
+        .find(|c| c["procedure"] == procedure)
+        .cloned()
 }
 
 /// `virt-daemons hangs` shows `virsh`'s call to `front` as one chain

@@ -6,26 +6,28 @@
 //! procedures on the wire, with libvirt's errors; and on the real `/sys`,
 //! a kernel `change` event for `lo` as an `UPDATE`.
 
-use modvirt_tests::raw::{RawClient, Recv};
-use modvirt_tests::{
-    ChildGuard, Daemon, DaemonOptions, PidGuard, daemon_pid, ok_stdout, require_tool, temp_root, virsh_at,
-    wait_for,
+mod fake_sysfs;
+
+use modvirt_tests::events::{
+    DriverEvents, Listener, assert_internal_error, call_until_quiet, until_listening,
 };
+use modvirt_tests::raw::{RawClient, Recv};
+use modvirt_tests::{Daemon, DaemonOptions, PidGuard, daemon_pid, ok_stdout, temp_root, virsh_at, wait_for};
 use modvirt_wire::nodedev::{
-    ConnectNodeDeviceEventDeregisterAnyArgs, ConnectNodeDeviceEventRegisterAnyArgs,
-    ConnectNodeDeviceEventRegisterAnyRet, NodeDeviceEventLifecycleMsg, NodeNumOfDevicesArgs,
+    ConnectNodeDeviceEventRegisterAnyArgs, NodeDeviceEventLifecycleMsg, NodeNumOfDevicesArgs,
     NonnullNodeDevice, event,
 };
-use modvirt_wire::remote::ConnectOpenArgs;
-use modvirt_wire::{ErrorCode, ErrorDomain, MessageType, RpcError, XdrDecode, XdrEncode};
-use nix::sys::signal::Signal;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use modvirt_wire::{MessageType, RpcError, XdrDecode, XdrEncode};
+use std::path::Path;
 use std::time::Duration;
 use virtnodedevd::fakesys::FakeSysfs;
 
-const REGISTER: i32 = 374;
-const DEREGISTER: i32 = 375;
+const DEVICES: DriverEvents = DriverEvents {
+    command: "nodedev-event",
+    scheme: "nodedev",
+    register: 374,
+    deregister: 375,
+};
 const LIFECYCLE: i32 = 376;
 const NUM_OF_DEVICES: i32 = 111;
 
@@ -33,13 +35,6 @@ const LO: &str = "net_lo_00_00_00_00_00_00";
 /// A device the tests take away and bring back to see who listens.
 const PROBE: &str = "net_probe0_02_00_00_00_00_01";
 const DUMMY: &str = "net_dummy0_aa_bb_cc_dd_ee_ff";
-
-fn fake(root: &Path) -> FakeSysfs {
-    FakeSysfs {
-        sys: root.join("sys"),
-        pci_config: true,
-    }
-}
 
 /// A virtual network interface `name` with MAC `mac`.
 fn net_device(f: &FakeSysfs, name: &str, mac: &str) {
@@ -55,26 +50,8 @@ fn net_device(f: &FakeSysfs, name: &str, mac: &str) {
 /// A small host: a NIC with its interface, `lo`, and the probe; the
 /// environment pointing a daemon (and those it starts) at it.
 fn fake_host(root: &Path) -> Vec<(String, String)> {
-    let f = fake(root);
-    let nic = "pci0000:00/0000:00:19.0";
-    f.device(
-        nic,
-        "pci",
-        true,
-        "PCI_CLASS=20000\n",
-        &[("vendor", "0x8086"), ("device", "0x10d3")],
-    );
-    f.device(
-        &format!("{nic}/net/eth0"),
-        "net",
-        false,
-        "INTERFACE=eth0\nIFINDEX=2\n",
-        &[
-            ("address", "52:54:00:12:34:56"),
-            ("addr_len", "6"),
-            ("operstate", "up"),
-        ],
-    );
+    let f = fake_sysfs::at(root);
+    fake_sysfs::pci_nic(&f, "pci0000:00/0000:00:19.0", "eth0", 2, "52:54:00:12:34:56");
     net_device(&f, "lo", "00:00:00:00:00:00");
     net_device(&f, "probe0", "02:00:00:00:00:01");
     // The probe's second home: not listed (under `class/net`) until moved.
@@ -139,77 +116,6 @@ fn on_fake_host(daemon: &str) -> Daemon {
     )
 }
 
-fn nodedev_uri(d: &Daemon, readonly: bool) -> String {
-    let suffix = if readonly { "sock-ro" } else { "sock" };
-    format!(
-        "nodedev:///system?socket={}",
-        d.run_dir().join(format!("virtnodedevd-{suffix}")).display()
-    )
-}
-
-/// `virsh [-r] -c URI nodedev-event ARGS…` in the background, its stdout
-/// and stderr in files under the root.
-struct Listener {
-    child: ChildGuard,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-impl Listener {
-    fn spawn(d: &Daemon, tag: &str, readonly: bool, uri: &str, args: &[&str]) -> Listener {
-        let out = d.root.path().join(format!("nodedev-event-{tag}.out"));
-        let err = d.root.path().join(format!("nodedev-event-{tag}.err"));
-        let file = |p: &Path| std::fs::File::create(p).expect("listener output file");
-        let mut cmd = Command::new(require_tool("virsh"));
-        if readonly {
-            cmd.arg("-r");
-        }
-        let child = ChildGuard::spawn(
-            cmd.arg("-c")
-                .arg(uri)
-                .arg("nodedev-event")
-                .args(args)
-                .env_remove("LIBVIRT_DEFAULT_URI")
-                .stdin(Stdio::null())
-                .stdout(file(&out))
-                .stderr(file(&err)),
-        );
-        Listener { child, out, err }
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.err).unwrap_or_default()
-    }
-
-    /// The event lines printed so far.
-    fn events(&self) -> Vec<String> {
-        self.stdout()
-            .lines()
-            .filter(|l| l.starts_with("event '"))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Interrupts it as Ctrl-C would; it must end its loop and exit.
-    fn interrupt(&mut self) -> String {
-        self.child.signal(Signal::SIGINT);
-        let status = self.child.wait_exit(Duration::from_secs(10));
-        assert!(status.is_some(), "virsh nodedev-event did not exit on SIGINT");
-        self.stdout()
-    }
-
-    fn show(&self, what: &str) {
-        println!("virsh nodedev-event {what} printed:");
-        for l in self.events() {
-            println!("  {l}");
-        }
-    }
-}
-
 fn line(dev: &str, what: &str) -> String {
     format!("event 'lifecycle' for node device {dev}: {what}")
 }
@@ -217,68 +123,42 @@ fn line(dev: &str, what: &str) -> String {
 /// Moves the probe, each time followed by a list call (`list`), until
 /// every listener saw one of its events. Returns how many event lines
 /// each listener had then.
-fn until_listening(f: &FakeSysfs, list: &dyn Fn(), listeners: &[&Listener]) -> Vec<usize> {
+fn until_probe_heard(f: &FakeSysfs, list: &dyn Fn(), listeners: &[&Listener]) -> Vec<usize> {
     let mut home = 0;
-    let heard = wait_for(Duration::from_secs(15), || {
-        home = 1 - home;
-        move_probe(f, home);
-        list();
-        std::thread::sleep(Duration::from_millis(200));
-        listeners
-            .iter()
-            .all(|l| l.events().iter().any(|e| e.contains(PROBE)))
-    });
-    let out: Vec<String> = listeners
-        .iter()
-        .map(|l| format!("{}{}", l.stdout(), l.stderr()))
-        .collect();
-    assert!(heard, "listeners never heard the probe: {out:#?}");
-    // Let what is on its way land before counting.
-    std::thread::sleep(Duration::from_millis(300));
-    listeners.iter().map(|l| l.events().len()).collect()
+    until_listening(
+        listeners,
+        |_, e| e.contains(PROBE),
+        || {
+            home = 1 - home;
+            move_probe(f, home);
+            list();
+        },
+    )
 }
 
 #[test]
 fn virsh_nodedev_event_shows_devices_coming_and_going() {
     let d = on_fake_host("virtnodedevd");
-    let f = fake(d.root.path());
-    let uri = nodedev_uri(&d, false);
+    let f = fake_sysfs::at(d.root.path());
+    let uri = DEVICES.uri(&d, false);
     let list = || {
         ok_stdout(&virsh_at(&uri, &["nodedev-list"]));
     };
-    let mut all = Listener::spawn(&d, "all", false, &uri, &["--loop", "--event", "lifecycle"]);
+    let mut all = DEVICES.listen(&d, "all", false, &uri, &["--loop", "--event", "lifecycle"]);
     // Read-only, and for one device (which virsh looks up first).
-    let mut probe = Listener::spawn(
+    let mut probe = DEVICES.listen(
         &d,
         "probe",
         true,
-        &nodedev_uri(&d, true),
+        &DEVICES.uri(&d, true),
         &["--loop", "--event", "lifecycle", "--device", PROBE],
     );
-    let skip = until_listening(&f, &list, &[&all, &probe]);
+    let skip = until_probe_heard(&f, &list, &[&all, &probe]);
     let (skip_all, skip_probe) = (skip[0], skip[1]);
 
     // A NIC with its interface and a dummy interface come, lo goes; the
     // next list call reads sysfs again and tells.
-    let nic = "pci0000:00/0000:00:1c.0";
-    f.device(
-        nic,
-        "pci",
-        true,
-        "PCI_CLASS=20000\n",
-        &[("vendor", "0x8086"), ("device", "0x10d3")],
-    );
-    f.device(
-        &format!("{nic}/net/eth1"),
-        "net",
-        false,
-        "INTERFACE=eth1\nIFINDEX=3\n",
-        &[
-            ("address", "52:54:00:00:00:02"),
-            ("addr_len", "6"),
-            ("operstate", "up"),
-        ],
-    );
+    fake_sysfs::pci_nic(&f, "pci0000:00/0000:00:1c.0", "eth1", 3, "52:54:00:00:00:02");
     net_device(&f, "dummy0", "aa:bb:cc:dd:ee:ff");
     set_listed(&f, "lo", false);
     list();
@@ -302,8 +182,10 @@ fn virsh_nodedev_event_shows_devices_coming_and_going() {
     let complete = wait_for(Duration::from_secs(10), || {
         all.events().len() >= skip_all + want.len() && probe.events().len() > skip_probe
     });
-    all.show("--loop --event lifecycle");
-    probe.show(&format!("-r --loop --event lifecycle --device {PROBE}"));
+    all.show("virsh nodedev-event --loop --event lifecycle");
+    probe.show(&format!(
+        "virsh nodedev-event -r --loop --event lifecycle --device {PROBE}"
+    ));
     assert!(complete, "{:#?}\n{:#?}", all.events(), probe.events());
     let got_all = all.events();
     assert!(
@@ -323,39 +205,21 @@ fn virsh_nodedev_event_shows_devices_coming_and_going() {
     net_device(&f, "late0", "02:00:00:00:00:02");
     let late = line("net_late0_02_00_00_00_00_02", "Created");
     let heard = wait_for(Duration::from_secs(20), || all.events().last() == Some(&late));
-    all.show("--loop --event lifecycle (later)");
+    all.show("virsh nodedev-event --loop --event lifecycle (later)");
     assert!(heard, "{:#?}", all.events());
     assert_eq!(probe.events().len(), skip_probe + 1, "{:#?}", probe.events());
 
     // Ctrl-C ends the loops (virsh deregisters on its way out).
     let n = all.events().len();
-    let out = all.interrupt();
-    assert!(out.contains(&format!("events received: {n}")), "{out}");
-    let out = probe.interrupt();
-    assert!(
-        out.contains(&format!("events received: {}", skip_probe + 1)),
-        "{out}"
-    );
+    all.interrupt_after(n);
+    probe.interrupt_after(skip_probe + 1);
 
     // A fake sysfs has no kernel events, so no updates: the wait times out.
-    let mut quiet = Listener::spawn(
-        &d,
-        "update",
-        false,
-        &uri,
-        &["--event", "update", "--timeout", "1"],
-    );
-    set_listed(&f, "probe0", true);
-    list();
-    assert!(quiet.child.wait_exit(Duration::from_secs(10)).is_some());
-    assert!(
-        quiet
-            .stdout()
-            .contains("event loop timed out\nevents received: 0"),
-        "{}{}",
-        quiet.stdout(),
-        quiet.stderr()
-    );
+    let out = DEVICES.no_event(&d, &uri, "update", || {
+        set_listed(&f, "probe0", true);
+        list();
+    });
+    assert!(out.contains("event loop timed out\nevents received: 0"), "{out}");
     // The daemon serves on after its listeners left.
     assert!(ok_stdout(&virsh_at(&uri, &["nodedev-list"])).contains(PROBE));
 }
@@ -366,34 +230,21 @@ fn virsh_nodedev_event_shows_devices_coming_and_going() {
 #[test]
 fn node_device_events_reach_clients_of_virtqemud() {
     let qemu = on_fake_host("virtqemud");
-    let f = fake(qemu.root.path());
+    let f = fake_sysfs::at(qemu.root.path());
     let uri = qemu.uri(false);
-    let mut l = Listener::spawn(&qemu, "qemu", false, &uri, &["--loop", "--event", "lifecycle"]);
+    let mut l = DEVICES.listen(&qemu, "qemu", false, &uri, &["--loop", "--event", "lifecycle"]);
     let list = || {
         ok_stdout(&qemu.virsh(&["nodedev-list"]));
     };
-    let skip = until_listening(&f, &list, &[&l])[0];
+    let skip = until_probe_heard(&f, &list, &[&l])[0];
     let _owner = PidGuard(daemon_pid(qemu.root.path(), "virtnodedevd"));
     net_device(&f, "dummy0", "aa:bb:cc:dd:ee:ff");
     list();
     let done = wait_for(Duration::from_secs(5), || l.events().len() > skip);
-    l.show("on qemu:///system");
+    l.show("virsh nodedev-event on qemu:///system");
     assert!(done, "{}{}", l.stdout(), l.stderr());
     assert_eq!(l.events()[skip..], [line(DUMMY, "Created")]);
-    let out = l.interrupt();
-    assert!(out.contains(&format!("events received: {}", skip + 1)), "{out}");
-}
-
-/// Opens `nodedev:///system` on a raw connection to `socket`.
-fn open_raw(socket: &Path) -> RawClient {
-    let mut c = RawClient::connect(socket);
-    c.auth_list();
-    let open = ConnectOpenArgs {
-        name: Some("nodedev:///system".into()),
-        flags: 0,
-    };
-    c.rpc_ok(1, &open.to_xdr());
-    c
+    l.interrupt_after(skip + 1);
 }
 
 fn register(c: &mut RawClient, event_id: i32, dev: Option<&str>) -> Result<i32, RpcError> {
@@ -401,75 +252,50 @@ fn register(c: &mut RawClient, event_id: i32, dev: Option<&str>) -> Result<i32, 
         event_id,
         dev: dev.map(|name| NonnullNodeDevice { name: name.into() }),
     };
-    c.rpc(REGISTER, &args.to_xdr()).map(|r| {
-        ConnectNodeDeviceEventRegisterAnyRet::from_xdr(&r)
-            .expect("register ret")
-            .callback_id
-    })
-}
-
-fn deregister(c: &mut RawClient, callback_id: i32) -> Result<Vec<u8>, RpcError> {
-    c.rpc(
-        DEREGISTER,
-        &ConnectNodeDeviceEventDeregisterAnyArgs { callback_id }.to_xdr(),
-    )
+    DEVICES.register(c, &args)
 }
 
 /// Counts the devices (a list call: sysfs is read again) and returns the
 /// lifecycle messages that came with it (before the reply or after: the
 /// events are written on their own), until none came for 300 ms.
 fn count_devices(c: &mut RawClient) -> Vec<NodeDeviceEventLifecycleMsg> {
-    let sent = c.call(
-        NUM_OF_DEVICES,
-        &NodeNumOfDevicesArgs { cap: None, flags: 0 }.to_xdr(),
-    );
-    let mut msgs = Vec::new();
-    let mut replied = false;
-    loop {
-        let (h, payload) = match c.recv_within(Duration::from_millis(300)) {
-            Recv::Frame(h, payload) => (h, payload),
-            Recv::TimedOut if replied => return msgs,
-            other => panic!("no reply: {other:?}"),
-        };
-        match h.type_ {
-            MessageType::Reply if h.serial == sent.serial => replied = true,
-            MessageType::Message => {
-                assert_eq!((h.proc_, h.serial), (LIFECYCLE, 1), "{h:?}");
-                msgs.push(NodeDeviceEventLifecycleMsg::from_xdr(&payload).expect("lifecycle msg"));
-            }
-            _ => panic!("unexpected frame {h:?}"),
-        }
-    }
+    let args = NodeNumOfDevicesArgs { cap: None, flags: 0 };
+    let (_, msgs) = call_until_quiet(c, NUM_OF_DEVICES, &args.to_xdr(), Duration::from_millis(300));
+    msgs.iter()
+        .map(|(h, payload)| {
+            assert_eq!(h.proc_, LIFECYCLE, "{h:?}");
+            NodeDeviceEventLifecycleMsg::from_xdr(payload).expect("lifecycle msg")
+        })
+        .collect()
 }
 
 #[test]
 fn registrations_on_the_wire_follow_libvirt() {
     let d = on_fake_host("virtnodedevd");
-    let f = fake(d.root.path());
-    let mut c = open_raw(&d.socket("sock"));
+    let f = fake_sysfs::at(d.root.path());
+    let mut c = DEVICES.open_raw(&d.socket("sock"));
     // libvirt 9.0 has LIFECYCLE (0) and UPDATE (1).
     for id in [2, -1] {
         let e = register(&mut c, id, None).expect_err("unknown event id refused");
-        assert_eq!((e.code, e.domain), (ErrorCode::INTERNAL_ERROR, ErrorDomain::RPC));
-        assert_eq!(
-            e.message.as_deref(),
-            Some(format!("internal error: unsupported node device event ID {id}").as_str())
+        assert_internal_error(
+            &e,
+            &format!("internal error: unsupported node device event ID {id}"),
         );
     }
-    let e = deregister(&mut c, 42).expect_err("unknown callback refused");
-    assert_eq!((e.code, e.domain), (ErrorCode::INTERNAL_ERROR, ErrorDomain::RPC));
-    assert_eq!(
-        e.message.as_deref(),
-        Some("internal error: node device event callback 42 not registered")
-    );
+    let e = DEVICES
+        .deregister(&mut c, 42)
+        .expect_err("unknown callback refused");
+    assert_internal_error(&e, "internal error: node device event callback 42 not registered");
 
     let id = register(&mut c, event::id::LIFECYCLE, None).expect("register lifecycle");
     let upd = register(&mut c, event::id::UPDATE, Some(LO)).expect("register update of lo");
     assert_ne!(id, upd);
     // Read-only, for a device that is not there yet (libvirt takes any name).
-    let mut ro = open_raw(&d.socket("sock-ro"));
+    let mut ro = DEVICES.open_raw(&d.socket("sock-ro"));
     let ro_id = register(&mut ro, event::id::LIFECYCLE, Some(DUMMY)).expect("read-only register");
-    deregister(&mut ro, id).expect_err("another connection's callback");
+    DEVICES
+        .deregister(&mut ro, id)
+        .expect_err("another connection's callback");
 
     net_device(&f, "dummy0", "aa:bb:cc:dd:ee:ff");
     let msgs = count_devices(&mut c);
@@ -500,8 +326,8 @@ fn registrations_on_the_wire_follow_libvirt() {
 
     // Deregistered: no more lifecycle events (the update registration
     // hears none); the id is gone.
-    deregister(&mut c, id).expect("deregister");
-    deregister(&mut c, id).expect_err("only once");
+    DEVICES.deregister(&mut c, id).expect("deregister");
+    DEVICES.deregister(&mut c, id).expect_err("only once");
     drop(ro);
     set_listed(&f, "probe0", true);
     assert!(count_devices(&mut c).is_empty(), "an event after deregistering");
@@ -510,7 +336,7 @@ fn registrations_on_the_wire_follow_libvirt() {
         Recv::TimedOut
     ));
     // The daemon serves on; callback ids are not reused.
-    let mut again = open_raw(&d.socket("sock"));
+    let mut again = DEVICES.open_raw(&d.socket("sock"));
     assert!(register(&mut again, event::id::LIFECYCLE, None).expect("register") > ro_id);
 }
 
@@ -521,12 +347,12 @@ fn registrations_on_the_wire_follow_libvirt() {
 #[test]
 fn a_kernel_change_event_is_an_update() {
     let d = Daemon::start("virtnodedevd", DaemonOptions::default());
-    let uri = nodedev_uri(&d, false);
+    let uri = DEVICES.uri(&d, false);
     assert!(
         ok_stdout(&virsh_at(&uri, &["nodedev-list", "--cap", "net"])).contains(LO),
         "no {LO} on this host"
     );
-    let mut l = Listener::spawn(
+    let mut l = DEVICES.listen(
         &d,
         "lo",
         false,
@@ -540,7 +366,9 @@ fn a_kernel_change_event_is_an_update() {
         std::thread::sleep(Duration::from_millis(300));
         !l.events().is_empty()
     });
-    l.show(&format!("--loop --event update --device {LO}"));
+    l.show(&format!(
+        "virsh nodedev-event --loop --event update --device {LO}"
+    ));
     assert!(heard, "{}{}", l.stdout(), l.stderr());
     assert!(l.events().iter().all(|e| *e == want), "{:#?}", l.events());
     let out = l.interrupt();

@@ -5,25 +5,24 @@
 //! virtsecretd it starts; and the registration procedures on the wire,
 //! with libvirt's errors.
 
+use modvirt_tests::events::{DriverEvents, assert_internal_error, call_with_events, until_listening};
 use modvirt_tests::raw::{RawClient, Recv};
-use modvirt_tests::{
-    ChildGuard, Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, require_tool, virsh_at,
-    wait_for,
-};
-use modvirt_wire::remote::{ConnectOpenArgs, Uuid};
+use modvirt_tests::{Daemon, DaemonOptions, PidGuard, daemon_pid, err_stderr, ok_stdout, virsh_at, wait_for};
+use modvirt_wire::remote::Uuid;
 use modvirt_wire::secret::{
-    ConnectSecretEventDeregisterAnyArgs, ConnectSecretEventRegisterAnyArgs, ConnectSecretEventRegisterAnyRet,
-    NonnullSecret, SecretArgs, SecretDefineXmlArgs, SecretEventLifecycleMsg, SecretEventValueChangedMsg,
-    SecretRet, SecretSetValueArgs, SecretValue, event, usage,
+    ConnectSecretEventRegisterAnyArgs, NonnullSecret, SecretArgs, SecretDefineXmlArgs,
+    SecretEventLifecycleMsg, SecretEventValueChangedMsg, SecretRet, SecretSetValueArgs, SecretValue, event,
+    usage,
 };
-use modvirt_wire::{ErrorCode, ErrorDomain, Header, MessageType, RpcError, XdrDecode, XdrEncode};
-use nix::sys::signal::Signal;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use modvirt_wire::{ErrorCode, MessageType, RpcError, XdrDecode, XdrEncode};
 use std::time::Duration;
 
-const REGISTER: i32 = 380;
-const DEREGISTER: i32 = 381;
+const SECRETS: DriverEvents = DriverEvents {
+    command: "secret-event",
+    scheme: "secret",
+    register: 380,
+    deregister: 381,
+};
 const LIFECYCLE: i32 = 382;
 const VALUE_CHANGED: i32 = 383;
 const DEFINE_XML: i32 = 142;
@@ -44,86 +43,10 @@ fn ceph_xml(uuid: &str, user: &str, ephemeral: bool) -> String {
     )
 }
 
-fn secret_uri(d: &Daemon, readonly: bool) -> String {
-    let sock = if readonly { "sock-ro" } else { "sock" };
-    format!(
-        "secret:///system?socket={}",
-        d.run_dir().join(format!("virtsecretd-{sock}")).display()
-    )
-}
-
 fn write_xml(d: &Daemon, name: &str, xml: &str) -> String {
     let path = d.root.path().join(format!("{name}.xml"));
     std::fs::write(&path, xml).expect("write xml");
     path.display().to_string()
-}
-
-/// `virsh [-r] -c URI secret-event ARGS…` in the background, its stdout
-/// and stderr in files under the root.
-struct Listener {
-    child: ChildGuard,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-impl Listener {
-    fn spawn(d: &Daemon, tag: &str, readonly: bool, uri: &str, args: &[&str]) -> Listener {
-        let out = d.root.path().join(format!("secret-event-{tag}.out"));
-        let err = d.root.path().join(format!("secret-event-{tag}.err"));
-        let file = |p: &Path| std::fs::File::create(p).expect("listener output file");
-        let mut cmd = Command::new(require_tool("virsh"));
-        if readonly {
-            cmd.arg("-r");
-        }
-        let child = ChildGuard::spawn(
-            cmd.arg("-c")
-                .arg(uri)
-                .arg("secret-event")
-                .args(args)
-                .env_remove("LIBVIRT_DEFAULT_URI")
-                .stdin(Stdio::null())
-                .stdout(file(&out))
-                .stderr(file(&err)),
-        );
-        Listener { child, out, err }
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.err).unwrap_or_default()
-    }
-
-    /// The event lines printed so far.
-    fn events(&self) -> Vec<String> {
-        self.stdout()
-            .lines()
-            .filter(|l| l.starts_with("event '"))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The event lines printed so far that are not about the probe.
-    fn events_past_probe(&self) -> Vec<String> {
-        self.events().into_iter().filter(|l| !l.contains(PROBE)).collect()
-    }
-
-    /// Interrupts it as Ctrl-C would; it must end its loop and exit.
-    fn interrupt(&mut self) -> String {
-        self.child.signal(Signal::SIGINT);
-        let status = self.child.wait_exit(Duration::from_secs(10));
-        assert!(status.is_some(), "virsh secret-event did not exit on SIGINT");
-        self.stdout()
-    }
-
-    fn print(&self, title: &str) {
-        println!("{title} printed:");
-        for l in self.events() {
-            println!("  {l}");
-        }
-    }
 }
 
 fn life(uuid: &str, what: &str) -> String {
@@ -134,27 +57,10 @@ fn changed(uuid: &str) -> String {
     format!("event 'value-changed' for secret {uuid}")
 }
 
-/// Runs `round` until every listener printed `want` (each round makes the
-/// probe secret send events again); asserts they did within 15 s.
-fn until_listening(listeners: &[(&Listener, String)], mut round: impl FnMut()) {
-    let listening = wait_for(Duration::from_secs(15), || {
-        round();
-        std::thread::sleep(Duration::from_millis(200));
-        listeners.iter().all(|(l, want)| l.events().contains(want))
-    });
-    let state: Vec<String> = listeners
-        .iter()
-        .map(|(l, _)| format!("{}{}", l.stdout(), l.stderr()))
-        .collect();
-    assert!(listening, "listeners never saw the probe:\n{state:#?}");
-    // Let a probe event still on its way land.
-    std::thread::sleep(Duration::from_millis(300));
-}
-
 #[test]
 fn virsh_secret_event_shows_lifecycle_and_value_changes() {
     let d = Daemon::start("virtsecretd", DaemonOptions::default());
-    let uri = secret_uri(&d, false);
+    let uri = SECRETS.uri(&d, false);
     let virsh = |args: &[&str]| ok_stdout(&virsh_at(&uri, args));
     let probe = write_xml(&d, "probe", &ceph_xml(PROBE, "client.probe", false));
     let ceph = write_xml(&d, "ceph", &ceph_xml(CEPH, "client.admin", false));
@@ -163,11 +69,11 @@ fn virsh_secret_event_shows_lifecycle_and_value_changes() {
     // `--secret` names a secret virsh looks up first.
     virsh(&["secret-define", &ceph]);
 
-    let mut lifecycle = Listener::spawn(&d, "life", false, &uri, &["--loop", "--event", "lifecycle"]);
-    let mut values = Listener::spawn(&d, "values", false, &uri, &["--loop", "--event", "value-changed"]);
+    let mut lifecycle = SECRETS.listen(&d, "life", false, &uri, &["--loop", "--event", "lifecycle"]);
+    let mut values = SECRETS.listen(&d, "values", false, &uri, &["--loop", "--event", "value-changed"]);
     // A read-only connection may listen too; this one to one secret only.
-    let ro_uri = secret_uri(&d, true);
-    let mut only_ceph = Listener::spawn(
+    let ro_uri = SECRETS.uri(&d, true);
+    let mut only_ceph = SECRETS.listen(
         &d,
         "ceph",
         true,
@@ -176,20 +82,17 @@ fn virsh_secret_event_shows_lifecycle_and_value_changes() {
     );
     // Listening once the probe's events arrive (and redefining `ceph`
     // tells its own listener; those lines are skipped below).
-    until_listening(
-        &[
-            (&lifecycle, life(PROBE, "Defined")),
-            (&values, changed(PROBE)),
-            (&only_ceph, life(CEPH, "Defined")),
-        ],
+    let heard = [life(PROBE, "Defined"), changed(PROBE), life(CEPH, "Defined")];
+    let skip = until_listening(
+        &[&lifecycle, &values, &only_ceph],
+        |i, e| e == heard[i],
         || {
             virsh(&["secret-define", &probe]);
             virsh(&["secret-set-value", PROBE, "--base64", "cHJvYmU="]);
             virsh(&["secret-define", &ceph]);
         },
     );
-    let (skip_life, skip_ceph) = (lifecycle.events().len(), only_ceph.events().len());
-    let skip_values = values.events().len();
+    let (skip_life, skip_values, skip_ceph) = (skip[0], skip[1], skip[2]);
 
     virsh(&["secret-set-value", CEPH, "--base64", "aGVsbG8="]);
     // The same value again is a change all the same, as in libvirt.
@@ -221,9 +124,9 @@ fn virsh_secret_event_shows_lifecycle_and_value_changes() {
             && values.events().len() >= skip_values + want_values.len()
             && only_ceph.events().len() >= skip_ceph + want_ceph.len()
     });
-    lifecycle.print("virsh secret-event --loop --event lifecycle");
-    values.print("virsh secret-event --loop --event value-changed");
-    only_ceph.print("virsh -r secret-event --loop --event lifecycle --secret CEPH");
+    lifecycle.show("virsh secret-event --loop --event lifecycle");
+    values.show("virsh secret-event --loop --event value-changed");
+    only_ceph.show("virsh -r secret-event --loop --event lifecycle --secret CEPH");
     assert!(
         complete,
         "{:#?}\n{:#?}\n{:#?}",
@@ -253,27 +156,15 @@ fn virsh_secret_event_shows_lifecycle_and_value_changes() {
         (&mut values, got_values.len()),
         (&mut only_ceph, got_ceph.len()),
     ] {
-        let out = l.interrupt();
-        assert!(out.contains(&format!("events received: {n}")), "{out}");
+        l.interrupt_after(n);
     }
 
     // Without --loop virsh waits for one event.
-    let mut one = Listener::spawn(
-        &d,
-        "one",
-        false,
-        &uri,
-        &["--event", "value-changed", "--timeout", "20"],
-    );
     virsh(&["secret-define", &ceph]);
-    let ok = wait_for(Duration::from_secs(15), || {
+    let one = SECRETS.one_event(&d, &uri, "value-changed", || {
         virsh(&["secret-set-value", CEPH, "--base64", "aGVsbG8="]);
-        std::thread::sleep(Duration::from_millis(200));
-        one.child.exited().is_some()
     });
-    assert!(ok, "{}{}", one.stdout(), one.stderr());
-    assert_eq!(one.events(), [changed(CEPH)]);
-    assert!(one.stdout().contains("events received: 1"), "{}", one.stdout());
+    assert_eq!(one, [changed(CEPH)]);
     // An event type virsh does not know is refused before any call.
     let e = err_stderr(&virsh_at(&uri, &["secret-event", "--event", "refresh"]));
     assert!(e.contains("unknown event type refresh"), "{e}");
@@ -294,14 +185,14 @@ fn secret_events_reach_clients_of_virtqemud() {
     // with the test.
     virsh(&["secret-list"]);
     let _owner = PidGuard(daemon_pid(qemu.root.path(), "virtsecretd"));
-    let mut lifecycle = Listener::spawn(
+    let mut lifecycle = SECRETS.listen(
         &qemu,
         "qemu-life",
         false,
         &uri,
         &["--loop", "--event", "lifecycle"],
     );
-    let mut values = Listener::spawn(
+    let mut values = SECRETS.listen(
         &qemu,
         "qemu-values",
         true,
@@ -309,8 +200,10 @@ fn secret_events_reach_clients_of_virtqemud() {
         &["--loop", "--event", "value-changed"],
     );
     let probe = write_xml(&qemu, "probe", &ceph_xml(PROBE, "client.probe", false));
+    let heard = [life(PROBE, "Defined"), changed(PROBE)];
     until_listening(
-        &[(&lifecycle, life(PROBE, "Defined")), (&values, changed(PROBE))],
+        &[&lifecycle, &values],
+        |i, e| e == heard[i],
         || {
             virsh(&["secret-define", &probe]);
             virsh(&["secret-set-value", PROBE, "--base64", "cHJvYmU="]);
@@ -323,10 +216,10 @@ fn secret_events_reach_clients_of_virtqemud() {
     let want_life = [life(CEPH, "Defined"), life(CEPH, "Undefined")];
     let want_values = [changed(CEPH)];
     let done = wait_for(Duration::from_secs(5), || {
-        lifecycle.events_past_probe() == want_life && values.events_past_probe() == want_values
+        lifecycle.events_past(PROBE) == want_life && values.events_past(PROBE) == want_values
     });
-    lifecycle.print("virsh -c qemu:///system secret-event --loop --event lifecycle");
-    values.print("virsh -r -c qemu:///system secret-event --loop --event value-changed");
+    lifecycle.show("virsh -c qemu:///system secret-event --loop --event lifecycle");
+    values.show("virsh -r -c qemu:///system secret-event --loop --event value-changed");
     assert!(done, "{:#?}\n{:#?}", lifecycle.events(), values.events());
     for l in [&mut lifecycle, &mut values] {
         let out = l.interrupt();
@@ -334,83 +227,24 @@ fn secret_events_reach_clients_of_virtqemud() {
     }
 }
 
-/// Opens `secret:///system` on a raw connection to `socket`.
-fn open_raw(socket: &Path) -> RawClient {
-    let mut c = RawClient::connect(socket);
-    c.auth_list();
-    let open = ConnectOpenArgs {
-        name: Some("secret:///system".into()),
-        flags: 0,
-    };
-    c.rpc_ok(1, &open.to_xdr());
-    c
-}
-
 fn register(c: &mut RawClient, event_id: i32, secret: Option<NonnullSecret>) -> Result<i32, RpcError> {
-    let args = ConnectSecretEventRegisterAnyArgs { event_id, secret };
-    c.rpc(REGISTER, &args.to_xdr()).map(|r| {
-        ConnectSecretEventRegisterAnyRet::from_xdr(&r)
-            .expect("register ret")
-            .callback_id
-    })
-}
-
-fn deregister(c: &mut RawClient, callback_id: i32) -> Result<Vec<u8>, RpcError> {
-    c.rpc(
-        DEREGISTER,
-        &ConnectSecretEventDeregisterAnyArgs { callback_id }.to_xdr(),
-    )
-}
-
-/// Sends call `proc_` and returns its reply and the event MESSAGEs that
-/// came until the reply and `events` of them were in (in either order:
-/// events are written beside replies, not in line with them).
-fn call_with_events(
-    c: &mut RawClient,
-    proc_: i32,
-    args: &[u8],
-    events: usize,
-) -> (Vec<u8>, Vec<(Header, Vec<u8>)>) {
-    let sent = c.call(proc_, args);
-    let mut reply = None;
-    let mut got = Vec::new();
-    while reply.is_none() || got.len() < events {
-        let (h, payload) = c.recv();
-        match h.type_ {
-            MessageType::Reply if h.serial == sent.serial => {
-                assert_eq!(h.status, modvirt_wire::Status::Ok, "procedure {proc_} failed");
-                reply = Some(payload);
-            }
-            MessageType::Message => {
-                assert_eq!(h.serial, 1, "{h:?}");
-                got.push((h, payload));
-            }
-            _ => panic!("unexpected frame {h:?}"),
-        }
-    }
-    (reply.unwrap_or_default(), got)
+    SECRETS.register(c, &ConnectSecretEventRegisterAnyArgs { event_id, secret })
 }
 
 #[test]
 fn registrations_on_the_wire_follow_libvirt() {
     let d = Daemon::start("virtsecretd", DaemonOptions::default());
-    let mut c = open_raw(&d.socket("sock"));
+    let mut c = SECRETS.open_raw(&d.socket("sock"));
     // libvirt 9.0 knows lifecycle (0) and value-changed (1).
     for id in [2, -1] {
         let e = register(&mut c, id, None).expect_err("unknown event id refused");
-        assert_eq!((e.code, e.domain), (ErrorCode::INTERNAL_ERROR, ErrorDomain::RPC));
-        assert_eq!(
-            e.message.as_deref(),
-            Some(format!("internal error: unsupported secret event ID {id}").as_str())
-        );
+        assert_internal_error(&e, &format!("internal error: unsupported secret event ID {id}"));
     }
     // libvirt's daemon words an unknown secret callback as a node device one.
-    let e = deregister(&mut c, 42).expect_err("unknown callback refused");
-    assert_eq!((e.code, e.domain), (ErrorCode::INTERNAL_ERROR, ErrorDomain::RPC));
-    assert_eq!(
-        e.message.as_deref(),
-        Some("internal error: node device event callback 42 not registered")
-    );
+    let e = SECRETS
+        .deregister(&mut c, 42)
+        .expect_err("unknown callback refused");
+    assert_internal_error(&e, "internal error: node device event callback 42 not registered");
 
     let life_id = register(&mut c, event::id::LIFECYCLE, None).expect("register lifecycle");
     let value_id = register(&mut c, event::id::VALUE_CHANGED, None).expect("register value-changed");
@@ -421,10 +255,12 @@ fn registrations_on_the_wire_follow_libvirt() {
         usage_type: usage::CEPH,
         usage_id: "client.wire".into(),
     };
-    let mut ro = open_raw(&d.socket("sock-ro"));
+    let mut ro = SECRETS.open_raw(&d.socket("sock-ro"));
     let ro_id = register(&mut ro, event::id::LIFECYCLE, Some(wanted.clone())).expect("read-only register");
     assert!(![life_id, value_id].contains(&ro_id));
-    let e = deregister(&mut ro, life_id).expect_err("another connection's callback");
+    let e = SECRETS
+        .deregister(&mut ro, life_id)
+        .expect_err("another connection's callback");
     assert_eq!(e.code, ErrorCode::INTERNAL_ERROR);
 
     // A definition: its reply, one lifecycle MESSAGE for each listener.
@@ -468,8 +304,8 @@ fn registrations_on_the_wire_follow_libvirt() {
 
     // Deregistered: no more events; each id goes once.
     for id in [life_id, value_id] {
-        deregister(&mut c, id).expect("deregister");
-        deregister(&mut c, id).expect_err("deregistered twice");
+        SECRETS.deregister(&mut c, id).expect("deregister");
+        SECRETS.deregister(&mut c, id).expect_err("deregistered twice");
     }
     let (_, msgs) = call_with_events(&mut c, UNDEFINE, &SecretArgs { secret }.to_xdr(), 0);
     assert!(msgs.is_empty(), "{msgs:?}");
@@ -483,7 +319,7 @@ fn registrations_on_the_wire_follow_libvirt() {
     assert_eq!((m.callback_id, m.event), (ro_id, event::UNDEFINED));
     // The read-only client leaves without deregistering; the daemon serves on.
     drop(ro);
-    let mut again = open_raw(&d.socket("sock"));
+    let mut again = SECRETS.open_raw(&d.socket("sock"));
     assert_eq!(
         register(&mut again, event::id::LIFECYCLE, None).expect("register"),
         ro_id + 1

@@ -6,24 +6,23 @@
 //! virtstoraged; and the registration procedures on the wire, with
 //! libvirt's errors.
 
+use modvirt_tests::events::{DriverEvents, assert_internal_error, call_with_events, until_listening};
 use modvirt_tests::raw::{RawClient, Recv};
-use modvirt_tests::{
-    ChildGuard, Daemon, DaemonOptions, PidGuard, daemon_pid, ok_stdout, require_tool, virsh_at, wait_for,
-};
-use modvirt_wire::remote::ConnectOpenArgs;
+use modvirt_tests::{Daemon, DaemonOptions, PidGuard, daemon_pid, ok_stdout, virsh_at, wait_for};
 use modvirt_wire::storage::{
-    ConnectStoragePoolEventDeregisterAnyArgs, ConnectStoragePoolEventRegisterAnyArgs,
-    ConnectStoragePoolEventRegisterAnyRet, PoolArgs, PoolFlagsArgs, PoolRet, PoolXmlArgs,
+    ConnectStoragePoolEventRegisterAnyArgs, PoolArgs, PoolFlagsArgs, PoolRet, PoolXmlArgs,
     StoragePoolEventLifecycleMsg, StoragePoolEventRefreshMsg, create, event,
 };
-use modvirt_wire::{ErrorCode, ErrorDomain, Header, MessageType, XdrDecode, XdrEncode};
-use nix::sys::signal::Signal;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use modvirt_wire::{ErrorCode, Header, MessageType, RpcError, XdrDecode, XdrEncode};
+use std::path::PathBuf;
 use std::time::Duration;
 
-const REGISTER: i32 = 368;
-const DEREGISTER: i32 = 369;
+const POOLS: DriverEvents = DriverEvents {
+    command: "pool-event",
+    scheme: "storage",
+    register: 368,
+    deregister: 369,
+};
 const LIFECYCLE: i32 = 370;
 const REFRESH: i32 = 373;
 const DEFINE_XML: i32 = 77;
@@ -54,77 +53,6 @@ fn write_xml(d: &Daemon, name: &str, n: u8) -> String {
     path.display().to_string()
 }
 
-fn storage_uri(d: &Daemon, readonly: bool) -> String {
-    let sock = if readonly { "sock-ro" } else { "sock" };
-    format!(
-        "storage:///system?socket={}",
-        d.run_dir().join(format!("virtstoraged-{sock}")).display()
-    )
-}
-
-/// `virsh [-r] -c URI pool-event ARGS…` in the background, its stdout and
-/// stderr in files under the root.
-struct Listener {
-    child: ChildGuard,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-impl Listener {
-    fn spawn(d: &Daemon, tag: &str, readonly: bool, uri: &str, args: &[&str]) -> Listener {
-        let out = d.root.path().join(format!("pool-event-{tag}.out"));
-        let err = d.root.path().join(format!("pool-event-{tag}.err"));
-        let file = |p: &Path| std::fs::File::create(p).expect("listener output file");
-        let mut cmd = Command::new(require_tool("virsh"));
-        if readonly {
-            cmd.arg("-r");
-        }
-        let child = ChildGuard::spawn(
-            cmd.arg("-c")
-                .arg(uri)
-                .arg("pool-event")
-                .args(args)
-                .env_remove("LIBVIRT_DEFAULT_URI")
-                .stdin(Stdio::null())
-                .stdout(file(&out))
-                .stderr(file(&err)),
-        );
-        Listener { child, out, err }
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.err).unwrap_or_default()
-    }
-
-    /// The event lines printed so far.
-    fn events(&self) -> Vec<String> {
-        self.stdout()
-            .lines()
-            .filter(|l| l.starts_with("event '"))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Interrupts it as Ctrl-C would; it must end its loop and exit.
-    fn interrupt(&mut self) -> String {
-        self.child.signal(Signal::SIGINT);
-        let status = self.child.wait_exit(Duration::from_secs(10));
-        assert!(status.is_some(), "virsh pool-event did not exit on SIGINT");
-        self.stdout()
-    }
-
-    fn show(&self, title: &str) {
-        println!("{title} printed:");
-        for l in self.events() {
-            println!("  {l}");
-        }
-    }
-}
-
 fn line(pool: &str, what: &str) -> String {
     format!("event 'lifecycle' for storage pool {pool}: {what}")
 }
@@ -136,7 +64,7 @@ fn refreshed(pool: &str) -> String {
 #[test]
 fn virsh_pool_event_shows_lifecycle_and_refresh_events_in_order() {
     let d = Daemon::start("virtstoraged", DaemonOptions::default());
-    let uri = storage_uri(&d, false);
+    let uri = POOLS.uri(&d, false);
     let virsh = |args: &[&str]| ok_stdout(&virsh_at(&uri, args));
     let p1 = write_xml(&d, "p1", 1);
     let probe = write_xml(&d, "probe", 2);
@@ -145,40 +73,28 @@ fn virsh_pool_event_shows_lifecycle_and_refresh_events_in_order() {
     // `--pool` names a pool virsh looks up first.
     virsh(&["pool-define", &p1]);
 
-    let mut all = Listener::spawn(&d, "all", false, &uri, &["--loop", "--event", "lifecycle"]);
-    let mut refresh = Listener::spawn(&d, "refresh", false, &uri, &["--loop", "--event", "refresh"]);
+    let mut all = POOLS.listen(&d, "all", false, &uri, &["--loop", "--event", "lifecycle"]);
+    let mut refresh = POOLS.listen(&d, "refresh", false, &uri, &["--loop", "--event", "refresh"]);
     // A read-only connection may listen too; this one only to `p1`.
-    let mut only_p1 = Listener::spawn(
+    let mut only_p1 = POOLS.listen(
         &d,
         "p1",
         true,
-        &storage_uri(&d, true),
+        &POOLS.uri(&d, true),
         &["--loop", "--event", "lifecycle", "--pool", "p1"],
     );
     // All listen once redefining `p1` (a `Defined` each time) and
     // refreshing `probe` reach them.
     let (defined_p1, refreshed_probe) = (line("p1", "Defined"), refreshed("probe"));
-    let listening = wait_for(Duration::from_secs(15), || {
-        virsh(&["pool-define", &p1]);
-        virsh(&["pool-refresh", "probe"]);
-        std::thread::sleep(Duration::from_millis(200));
-        all.events().contains(&defined_p1)
-            && only_p1.events().contains(&defined_p1)
-            && refresh.events().contains(&refreshed_probe)
-    });
-    assert!(
-        listening,
-        "listeners never saw an event:\n{}{}\n{}{}\n{}{}",
-        all.stdout(),
-        all.stderr(),
-        only_p1.stdout(),
-        only_p1.stderr(),
-        refresh.stdout(),
-        refresh.stderr()
+    let heard = [&defined_p1, &defined_p1, &refreshed_probe];
+    let skip = until_listening(
+        &[&all, &only_p1, &refresh],
+        |i, e| e == heard[i],
+        || {
+            virsh(&["pool-define", &p1]);
+            virsh(&["pool-refresh", "probe"]);
+        },
     );
-    // Let a round still on its way land before counting.
-    std::thread::sleep(Duration::from_millis(300));
-    let skip = [&all, &only_p1, &refresh].map(|l| l.events().len());
 
     virsh(&["pool-build", "p1"]);
     virsh(&["pool-start", "p1"]);
@@ -246,34 +162,15 @@ fn virsh_pool_event_shows_lifecycle_and_refresh_events_in_order() {
         (&mut only_p1, got_p1.len()),
         (&mut refresh, got_refresh.len()),
     ] {
-        let out = l.interrupt();
-        assert!(out.contains(&format!("events received: {n}")), "{out}");
+        l.interrupt_after(n);
     }
 
     // Without --loop virsh waits for one event; --timeout ends the wait.
-    let mut one = Listener::spawn(&d, "one", false, &uri, &["--event", "refresh", "--timeout", "20"]);
-    let ok = wait_for(Duration::from_secs(15), || {
+    let one = POOLS.one_event(&d, &uri, "refresh", || {
         virsh(&["pool-refresh", "probe"]);
-        std::thread::sleep(Duration::from_millis(200));
-        one.child.exited().is_some()
     });
-    assert!(ok, "{}{}", one.stdout(), one.stderr());
-    assert_eq!(one.events(), [refreshed("probe")]);
-    assert!(one.stdout().contains("events received: 1"), "{}", one.stdout());
-    let mut quiet = Listener::spawn(
-        &d,
-        "quiet",
-        false,
-        &uri,
-        &["--event", "lifecycle", "--timeout", "1"],
-    );
-    assert!(quiet.child.wait_exit(Duration::from_secs(10)).is_some());
-    assert!(
-        quiet.stdout().contains("event loop timed out"),
-        "{}",
-        quiet.stdout()
-    );
-    assert!(quiet.events().is_empty(), "{}", quiet.stdout());
+    assert_eq!(one, [refreshed("probe")]);
+    POOLS.no_event(&d, &uri, "lifecycle", || {});
     // The daemon is still fine after its listeners left.
     assert!(virsh(&["pool-list", "--all", "--name"]).contains("probe"));
 }
@@ -286,7 +183,7 @@ fn pool_events_reach_clients_of_virtqemud() {
     let qemu = Daemon::start("virtqemud", DaemonOptions::default());
     let qemu_uri = qemu.uri(false);
     let virsh = |args: &[&str]| ok_stdout(&virsh_at(&qemu_uri, args));
-    let mut lifecycle = Listener::spawn(
+    let mut lifecycle = POOLS.listen(
         &qemu,
         "qemu",
         false,
@@ -296,25 +193,21 @@ fn pool_events_reach_clients_of_virtqemud() {
     let _storaged = PidGuard(daemon_pid(qemu.root.path(), "virtstoraged"));
     // Until it listens: each round defines the probe again.
     let probe = write_xml(&qemu, "probe", 2);
-    let listening = wait_for(Duration::from_secs(10), || {
-        virsh(&["pool-define", &probe]);
-        std::thread::sleep(Duration::from_millis(100));
-        lifecycle.events().contains(&line("probe", "Defined"))
-    });
-    assert!(listening, "{} {}", lifecycle.stdout(), lifecycle.stderr());
+    let defined_probe = line("probe", "Defined");
+    until_listening(
+        &[&lifecycle],
+        |_, e| e == defined_probe,
+        || {
+            virsh(&["pool-define", &probe]);
+        },
+    );
     let mv = write_xml(&qemu, "mv", 3);
     virsh(&["pool-define", &mv]);
     virsh(&["pool-start", "mv", "--build"]);
     virsh(&["pool-destroy", "mv"]);
     virsh(&["pool-undefine", "mv"]);
     let expected = ["Defined", "Started", "Stopped", "Undefined"].map(|w| line("mv", w));
-    let mv_events = || -> Vec<String> {
-        lifecycle
-            .events()
-            .into_iter()
-            .filter(|e| !e.contains("probe"))
-            .collect()
-    };
+    let mv_events = || lifecycle.events_past("probe");
     let done = wait_for(Duration::from_secs(5), || mv_events().len() >= expected.len());
     lifecycle.show("virsh -c qemu:///system pool-event --loop --event lifecycle");
     assert!(done, "{:?}", lifecycle.events());
@@ -323,81 +216,49 @@ fn pool_events_reach_clients_of_virtqemud() {
     assert!(out.contains("events received: "), "{out}");
 }
 
-/// Opens `storage:///system` on a raw connection to `socket`.
-fn open_raw(socket: &Path) -> RawClient {
-    let mut c = RawClient::connect(socket);
-    c.auth_list();
-    let open = ConnectOpenArgs {
-        name: Some("storage:///system".into()),
-        flags: 0,
-    };
-    c.rpc_ok(1, &open.to_xdr());
-    c
-}
-
-fn register(c: &mut RawClient, event_id: i32) -> Result<i32, modvirt_wire::RpcError> {
-    let args = ConnectStoragePoolEventRegisterAnyArgs { event_id, pool: None };
-    c.rpc(REGISTER, &args.to_xdr()).map(|r| {
-        ConnectStoragePoolEventRegisterAnyRet::from_xdr(&r)
-            .expect("register ret")
-            .callback_id
-    })
-}
-
-fn deregister(c: &mut RawClient, callback_id: i32) -> Result<Vec<u8>, modvirt_wire::RpcError> {
-    c.rpc(
-        DEREGISTER,
-        &ConnectStoragePoolEventDeregisterAnyArgs { callback_id }.to_xdr(),
+fn register(c: &mut RawClient, event_id: i32) -> Result<i32, RpcError> {
+    POOLS.register(
+        c,
+        &ConnectStoragePoolEventRegisterAnyArgs { event_id, pool: None },
     )
 }
 
-/// Sends a call and reads until both its reply and one event MESSAGE came
-/// (in either order); returns the reply's payload and the message's header
-/// and payload.
+/// Sends a call and reads until both its reply and one event MESSAGE came;
+/// returns the reply's payload and the message's header and payload.
 fn call_with_event(c: &mut RawClient, proc_: i32, args: &[u8]) -> (Vec<u8>, (Header, Vec<u8>)) {
-    let sent = c.call(proc_, args);
-    let (mut reply, mut msg) = (None, None);
-    while reply.is_none() || msg.is_none() {
-        let (h, payload) = c.recv();
-        match h.type_ {
-            MessageType::Reply if h.serial == sent.serial => reply = Some(payload),
-            MessageType::Message if msg.is_none() => {
-                assert_eq!(h.serial, 1, "{h:?}");
-                msg = Some((h, payload));
-            }
-            _ => panic!("unexpected frame {h:?}"),
-        }
-    }
-    (reply.unwrap_or_default(), msg.expect("an event"))
+    let (reply, mut msgs) = call_with_events(c, proc_, args, 1);
+    (reply, msgs.remove(0))
 }
 
 #[test]
 fn registrations_on_the_wire_follow_libvirt() {
     let d = Daemon::start("virtstoraged", DaemonOptions::default());
-    let mut c = open_raw(&d.socket("sock"));
+    let mut c = POOLS.open_raw(&d.socket("sock"));
     // libvirt 9.0 knows lifecycle (0) and refresh (1).
     for id in [2, -1] {
         let e = register(&mut c, id).expect_err("unknown event id refused");
-        assert_eq!((e.code, e.domain), (ErrorCode::INTERNAL_ERROR, ErrorDomain::RPC));
-        assert_eq!(
-            e.message.as_deref(),
-            Some(format!("internal error: unsupported storage pool event ID {id}").as_str())
+        assert_internal_error(
+            &e,
+            &format!("internal error: unsupported storage pool event ID {id}"),
         );
     }
-    let e = deregister(&mut c, 42).expect_err("unknown callback refused");
-    assert_eq!((e.code, e.domain), (ErrorCode::INTERNAL_ERROR, ErrorDomain::RPC));
-    assert_eq!(
-        e.message.as_deref(),
-        Some("internal error: storage pool event callback 42 not registered")
+    let e = POOLS
+        .deregister(&mut c, 42)
+        .expect_err("unknown callback refused");
+    assert_internal_error(
+        &e,
+        "internal error: storage pool event callback 42 not registered",
     );
 
     let life = register(&mut c, event::id::LIFECYCLE).expect("register lifecycle");
     // A read-only connection registers as well, with ids of its own; it
     // cannot remove another connection's callback.
-    let mut ro = open_raw(&d.socket("sock-ro"));
+    let mut ro = POOLS.open_raw(&d.socket("sock-ro"));
     let ro_refresh = register(&mut ro, event::id::REFRESH).expect("read-only register");
     assert_ne!(life, ro_refresh);
-    let e = deregister(&mut ro, life).expect_err("another connection's callback");
+    let e = POOLS
+        .deregister(&mut ro, life)
+        .expect_err("another connection's callback");
     assert_eq!(e.code, ErrorCode::INTERNAL_ERROR);
 
     // A definition: its reply, and a lifecycle MESSAGE to the lifecycle
@@ -438,8 +299,8 @@ fn registrations_on_the_wire_follow_libvirt() {
     );
 
     // Deregistered: no more events; the id is gone.
-    deregister(&mut c, life).expect("deregister");
-    deregister(&mut c, life).expect_err("deregistered twice");
+    POOLS.deregister(&mut c, life).expect("deregister");
+    POOLS.deregister(&mut c, life).expect_err("deregistered twice");
     // The read-only client leaves without deregistering.
     drop(ro);
     c.rpc_ok(DESTROY, &PoolArgs { pool: pool.clone() }.to_xdr());
@@ -449,6 +310,6 @@ fn registrations_on_the_wire_follow_libvirt() {
         "an event after deregistering"
     );
     // The daemon serves on; callback ids are not reused.
-    let mut again = open_raw(&d.socket("sock"));
+    let mut again = POOLS.open_raw(&d.socket("sock"));
     assert_eq!(register(&mut again, 0).expect("register"), ro_refresh + 1);
 }
