@@ -35,8 +35,12 @@ pub trait DriverInfo: Send + Sync + 'static {
     fn uri_scheme(&self) -> &'static str;
     /// `CONNECT_GET_TYPE`, e.g. `QEMU`.
     fn type_name(&self) -> &'static str;
-    /// `CONNECT_GET_VERSION`: the hypervisor's version.
-    fn version(&self) -> VersionFuture;
+    /// `CONNECT_GET_VERSION`: the hypervisor's version. A driver without a
+    /// hypervisor (network, storage, …, and the proxy) reports the library
+    /// version, as libvirt's secondary drivers do.
+    fn version(&self) -> VersionFuture {
+        Box::pin(async { Ok(LIB_VERSION) })
+    }
 
     /// Driver initialisation at start-up, inside the `driver` phase (which
     /// ends when `phase` is dropped): add steps with `phase.step(…)` and

@@ -12,7 +12,7 @@ pub mod procs;
 
 use modvirt_runtime::dispatch::{CallContext, CallFuture};
 use modvirt_runtime::observe::phases::PhaseGuard;
-use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture, VersionFuture};
+use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture};
 use std::sync::{Arc, OnceLock};
 
 /// `virtinterfaced`'s driver.
@@ -28,10 +28,6 @@ impl DriverInfo for InterfaceDriver {
 
     fn type_name(&self) -> &'static str {
         "interface"
-    }
-
-    fn version(&self) -> VersionFuture {
-        Box::pin(async { Ok(modvirt_runtime::remote::LIB_VERSION) })
     }
 
     fn init(&self, daemon: Arc<DaemonShared>, phase: PhaseGuard) -> InitFuture {

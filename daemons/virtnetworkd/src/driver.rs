@@ -20,7 +20,7 @@ pub mod store;
 use crate::network::NetworkDef;
 use modvirt_runtime::dispatch::{CallContext, CallFuture};
 use modvirt_runtime::observe::phases::PhaseGuard;
-use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture, VersionFuture};
+use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture};
 use modvirt_xml::SharedRng;
 use nets::{Net, Nets};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -141,10 +141,6 @@ impl DriverInfo for NetworkDriver {
 
     fn type_name(&self) -> &'static str {
         "network"
-    }
-
-    fn version(&self) -> VersionFuture {
-        Box::pin(async { Ok(modvirt_runtime::remote::LIB_VERSION) })
     }
 
     fn init(&self, daemon: Arc<DaemonShared>, phase: PhaseGuard) -> InitFuture {

@@ -39,7 +39,7 @@ use crate::sysfs::{self, Host};
 use modvirt_runtime::dispatch::{CallContext, CallFuture};
 use modvirt_runtime::observe::inflight::{CallRecord, Waiting};
 use modvirt_runtime::observe::phases::PhaseGuard;
-use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture, VersionFuture};
+use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture};
 use modvirt_wire::RpcError;
 use registry::Registry;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -294,10 +294,6 @@ impl DriverInfo for NodeDevDriver {
 
     fn type_name(&self) -> &'static str {
         "nodedev"
-    }
-
-    fn version(&self) -> VersionFuture {
-        Box::pin(async { Ok(modvirt_runtime::remote::LIB_VERSION) })
     }
 
     fn init(&self, daemon: Arc<DaemonShared>, phase: PhaseGuard) -> InitFuture {

@@ -19,7 +19,7 @@ use crate::nwfilter::NwFilterDef;
 use filters::Filters;
 use modvirt_runtime::dispatch::{CallContext, CallFuture};
 use modvirt_runtime::observe::phases::PhaseGuard;
-use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture, VersionFuture};
+use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture};
 use modvirt_xml::SharedRng;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use store::Store;
@@ -100,10 +100,6 @@ impl DriverInfo for NwFilterDriver {
 
     fn type_name(&self) -> &'static str {
         "nwfilter"
-    }
-
-    fn version(&self) -> VersionFuture {
-        Box::pin(async { Ok(modvirt_runtime::remote::LIB_VERSION) })
     }
 
     fn init(&self, daemon: Arc<DaemonShared>, phase: PhaseGuard) -> InitFuture {

@@ -12,7 +12,7 @@
 //! files and `tls_allowed_dn_list`) and, only when `auth_tcp = "none"`,
 //! plain TCP (16509): see `modvirt_runtime::config::NetSettings`.
 
-use modvirt_runtime::{DaemonSpec, DriverInfo, VersionFuture};
+use modvirt_runtime::{DaemonSpec, DriverInfo};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -27,10 +27,6 @@ impl DriverInfo for Proxy {
 
     fn type_name(&self) -> &'static str {
         "proxy"
-    }
-
-    fn version(&self) -> VersionFuture {
-        Box::pin(async { Ok(modvirt_runtime::remote::LIB_VERSION) })
     }
 
     fn listens_on_network(&self) -> bool {

@@ -20,7 +20,7 @@ pub mod store;
 use modvirt_runtime::dispatch::{CallContext, CallFuture};
 use modvirt_runtime::idle::Inhibitor;
 use modvirt_runtime::observe::phases::PhaseGuard;
-use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture, VersionFuture};
+use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture};
 use modvirt_xml::SharedRng;
 use secrets::Secrets;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -101,10 +101,6 @@ impl DriverInfo for SecretDriver {
 
     fn type_name(&self) -> &'static str {
         "secret"
-    }
-
-    fn version(&self) -> VersionFuture {
-        Box::pin(async { Ok(modvirt_runtime::remote::LIB_VERSION) })
     }
 
     fn init(&self, daemon: Arc<DaemonShared>, phase: PhaseGuard) -> InitFuture {

@@ -24,7 +24,7 @@ pub mod vol_procs;
 use crate::conf::PoolDef;
 use modvirt_runtime::dispatch::{CallContext, CallFuture};
 use modvirt_runtime::observe::phases::PhaseGuard;
-use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture, VersionFuture};
+use modvirt_runtime::{DaemonShared, DriverInfo, InitFuture};
 use modvirt_xml::SharedRng;
 use pools::{Pool, Pools};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -151,10 +151,6 @@ impl DriverInfo for StorageDriver {
 
     fn type_name(&self) -> &'static str {
         "storage"
-    }
-
-    fn version(&self) -> VersionFuture {
-        Box::pin(async { Ok(modvirt_runtime::remote::LIB_VERSION) })
     }
 
     fn init(&self, daemon: Arc<DaemonShared>, phase: PhaseGuard) -> InitFuture {
